@@ -1,0 +1,1 @@
+"""Workflow definitions: YAML reader, pydantic model, static checks and loader."""

@@ -1,0 +1,418 @@
+"""``Engine``: the one object an embedding back office holds.
+
+An engine owns a SQLAlchemy engine, the compiled workflows and a clock. It keeps no dossier in
+memory: every call reads what it needs from the database and writes one transaction per step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from case_workflow.calendars import load_calendar, load_zone
+from case_workflow.clock import Clock, SystemClock, ensure_utc
+from case_workflow.definition.loader import load_builtin, load_workflow
+from case_workflow.errors import ConcurrencyError, DuplicateDossier, InvalidInput
+from case_workflow.escalation import sweep_due_actions
+from case_workflow.notifications import LetterRenderer
+from case_workflow.records import (
+    Complainant,
+    Deadline,
+    Dossier,
+    Event,
+    Letter,
+    SweepResult,
+    VerifyResult,
+)
+from case_workflow.states import Actor, CompiledWorkflow, GuardContext
+from case_workflow.steps import StepContext, apply_step
+from case_workflow.store import queries
+from case_workflow.store.database import (
+    DEFAULT_URL,
+    connect,
+    read_transaction,
+    retry_when_locked,
+    write_transaction,
+)
+from case_workflow.store.history import (
+    GENESIS_HASH,
+    DossierRow,
+    iter_chain_breaks,
+    load_dossier,
+    load_history,
+)
+from case_workflow.store.registry import next_in_sequence
+from case_workflow.store.schema import check_schema, upgrade
+from case_workflow.store.tables import dossiers
+
+if TYPE_CHECKING:
+    from case_workflow.scheduler import SweepScheduler
+
+__all__ = ["Engine"]
+
+log = logging.getLogger(__name__)
+
+Guard = Callable[[GuardContext], bool]
+WorkflowSource = CompiledWorkflow | str | Path
+
+
+def _compile(source: WorkflowSource) -> CompiledWorkflow:
+    if isinstance(source, CompiledWorkflow):
+        return source
+    path = Path(source)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        return load_workflow(path)
+    return load_builtin(str(source))
+
+
+def _reference_prefix(workflow: str) -> str:
+    return "".join(part[0] for part in workflow.replace("_", "-").split("-") if part).upper()
+
+
+def _json_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    data = dict(payload or {})
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError) as error:
+        raise InvalidInput(
+            f"payload {data!r} is not JSON-serialisable ({error}); pass strings, numbers, "
+            "booleans, lists and mappings only"
+        ) from None
+    return data
+
+
+class Engine:
+    """Files dossiers, fires events, sweeps deadlines and reads history.
+
+    ``url`` is any SQLAlchemy URL (a plain path means a SQLite file); ``workflows`` are
+    compiled workflows, YAML paths or names of shipped workflows. ``clock`` decides what
+    "now" is when a call is not given an instant.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        workflows: Iterable[WorkflowSource] = ("mediator-alomrane",),
+        clock: Clock | None = None,
+        guards: Mapping[str, Guard] | None = None,
+        create_schema: bool = False,
+    ) -> None:
+        self.database = connect(url)
+        self.clock: Clock = clock or SystemClock()
+        self._guards = dict(guards or {})
+        self._contexts: dict[tuple[str, int], StepContext] = {}
+        self._latest: dict[str, CompiledWorkflow] = {}
+        for source in workflows:
+            self.add_workflow(source)
+        if create_schema:
+            self.create_schema()
+        self._schema_checked = create_schema
+
+    # -- set-up -----------------------------------------------------------------------
+
+    def add_workflow(self, source: WorkflowSource) -> CompiledWorkflow:
+        """Compile and register a workflow version; the latest version files new dossiers."""
+        workflow = _compile(source)
+        definition = workflow.definition
+        context = StepContext(
+            workflow=workflow,
+            calendar=load_calendar(definition.calendar),
+            zone=load_zone(definition.timezone),
+            renderer=LetterRenderer(workflow.template_dirs),
+        )
+        self._contexts[(definition.workflow, definition.version)] = context
+        latest = self._latest.get(definition.workflow)
+        if latest is None or latest.definition.version < definition.version:
+            self._latest[definition.workflow] = workflow
+        return workflow
+
+    def create_schema(self) -> None:
+        """Create or upgrade the database schema to the latest migration."""
+        upgrade(self.database)
+        self._schema_checked = True
+
+    def workflow(self, name: str) -> CompiledWorkflow:
+        try:
+            return self._latest[name]
+        except KeyError:
+            raise InvalidInput(
+                f"unknown workflow {name!r}; loaded workflows: {', '.join(sorted(self._latest))}"
+            ) from None
+
+    def close(self) -> None:
+        self.database.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _context(self, workflow: str, version: int) -> StepContext:
+        try:
+            return self._contexts[(workflow, version)]
+        except KeyError:
+            raise InvalidInput(
+                f"workflow {workflow!r} version {version} is not loaded; add it with "
+                "Engine.add_workflow() so dossiers filed under it can move"
+            ) from None
+
+    def _ready(self) -> None:
+        if not self._schema_checked:
+            check_schema(self.database)
+            self._schema_checked = True
+
+    def _now(self, at: datetime | None) -> datetime:
+        return ensure_utc(at) if at is not None else self.clock.now()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def file(
+        self,
+        workflow: str,
+        *,
+        actor: Actor,
+        complainant: Complainant,
+        subject: str,
+        respondent: str | None = None,
+        region: str | None = None,
+        urgent: bool = False,
+        reference: str | None = None,
+        external_reference: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> Dossier:
+        """File a new dossier in the workflow's initial state and return it."""
+        self._ready()
+        compiled = self.workflow(workflow)
+        definition = compiled.definition
+        if actor.role not in definition.roles:
+            raise InvalidInput(
+                f"unknown role {actor.role!r}; roles of {workflow!r}: "
+                f"{', '.join(sorted(definition.roles))}"
+            )
+        if definition.respondents and respondent not in definition.respondents:
+            raise InvalidInput(
+                f"unknown respondent {respondent!r}; choose one of: "
+                f"{', '.join(sorted(definition.respondents))}"
+            )
+        if region is None and respondent in definition.respondents:
+            region = definition.respondents[respondent].region
+        moment = self._now(at)
+        event_payload = _json_payload(payload)
+        extra = _json_payload(data)
+        context = self._context(definition.workflow, definition.version)
+
+        def attempt() -> str:
+            with write_transaction(self.database) as connection:
+                ref = reference
+                if ref is None:
+                    year = moment.astimezone(context.zone).year
+                    seq = next_in_sequence(connection, f"dossiers:{definition.workflow}", year)
+                    ref = f"{_reference_prefix(definition.workflow)}-{year}-{seq:06d}"
+                try:
+                    new_id = connection.execute(
+                        insert(dossiers).returning(dossiers.c.id),
+                        {
+                            "reference": ref,
+                            "workflow": definition.workflow,
+                            "workflow_version": definition.version,
+                            "state": definition.initial_state,
+                            "version": 0,
+                            "respondent": respondent,
+                            "region": region,
+                            "urgent": urgent,
+                            "escalation_level": 0,
+                            "subject": subject,
+                            "external_reference": external_reference,
+                            "complainant": complainant.to_dict(),
+                            "data": extra,
+                            "filed_at": moment,
+                            "updated_at": moment,
+                            "event_count": 0,
+                            "last_hash": GENESIS_HASH,
+                        },
+                    ).scalar_one()
+                except IntegrityError:
+                    raise DuplicateDossier(ref) from None
+                row = DossierRow(
+                    id=new_id,
+                    reference=ref,
+                    workflow=definition.workflow,
+                    workflow_version=definition.version,
+                    state=definition.initial_state,
+                    version=0,
+                    event_count=0,
+                    last_hash=GENESIS_HASH,
+                    escalation_level=0,
+                    urgent=urgent,
+                    respondent=respondent,
+                    data=extra,
+                )
+                apply_step(
+                    connection,
+                    context,
+                    row,
+                    trigger="file",
+                    to_state=definition.initial_state,
+                    actor=actor,
+                    payload=event_payload,
+                    at=moment,
+                    creation=True,
+                )
+                return ref
+
+        return self.get(retry_when_locked(attempt))
+
+    def fire(
+        self,
+        reference: str,
+        event: str,
+        *,
+        actor: Actor,
+        payload: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+        at: datetime | None = None,
+    ) -> Dossier:
+        """Fire ``event`` on a dossier in one transaction and return the dossier after it.
+
+        With ``expected_version`` the step applies only to that version of the dossier;
+        otherwise to the version read at the start of the transaction. Either way a lost race
+        raises ConcurrencyError and writes nothing.
+        """
+        self._ready()
+        moment = self._now(at)
+        event_payload = _json_payload(payload)
+
+        def attempt() -> Dossier:
+            with write_transaction(self.database) as connection:
+                row = load_dossier(connection, reference)
+                if expected_version is not None and row.version != expected_version:
+                    raise ConcurrencyError(reference, expected_version, row.version)
+                context = self._context(row.workflow, row.workflow_version)
+                transition = context.workflow.check_fire(
+                    reference=reference,
+                    state=row.state,
+                    event=event,
+                    actor=actor,
+                    payload=event_payload,
+                    guards=self._guards,
+                    data=row.data,
+                )
+                extra: dict[str, Any] = {}
+                if context.workflow.is_final(transition.dest):
+                    extra["closed_at"] = moment
+                    if "outcome" in event_payload:
+                        extra["outcome"] = str(event_payload["outcome"])
+                apply_step(
+                    connection,
+                    context,
+                    row,
+                    trigger=event,
+                    to_state=transition.dest,
+                    actor=actor,
+                    payload=event_payload,
+                    at=moment,
+                    letters=transition.letters,
+                    extra_values=extra,
+                )
+                return queries.get_dossier(connection, reference)
+
+        return retry_when_locked(attempt)
+
+    def sweep(self, now: datetime | None = None, *, batch_size: int = 200) -> SweepResult:
+        """Act once on every reminder and escalation due at ``now``; safe to repeat."""
+        self._ready()
+        if batch_size < 1:
+            raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
+        moment = self._now(now)
+        started = time.perf_counter()
+        counts = sweep_due_actions(self.database, self._context, now=moment, batch_size=batch_size)
+        log.info(
+            "sweep at %s: %d reminders, %d escalations, %d skipped, %d letters in %.3fs",
+            moment.isoformat(),
+            counts.reminders,
+            counts.escalations,
+            counts.skipped,
+            counts.letters,
+            time.perf_counter() - started,
+        )
+        return SweepResult(
+            now=moment,
+            reminders=counts.reminders,
+            escalations=counts.escalations,
+            skipped=counts.skipped,
+            retried=counts.retried,
+            letters=counts.letters,
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    def get(self, reference: str) -> Dossier:
+        with read_transaction(self.database) as connection:
+            return queries.get_dossier(connection, reference)
+
+    def history(self, reference: str) -> list[Event]:
+        with read_transaction(self.database) as connection:
+            return load_history(connection, queries.dossier_id(connection, reference))
+
+    def deadlines(self, reference: str) -> list[Deadline]:
+        with read_transaction(self.database) as connection:
+            return queries.list_deadlines(connection, reference)
+
+    def letters(self, reference: str) -> list[Letter]:
+        with read_transaction(self.database) as connection:
+            return queries.list_letters(connection, reference)
+
+    def allowed_events(self, reference: str, role: str | None = None) -> list[str]:
+        dossier = self.get(reference)
+        workflow = self._context(dossier.workflow, dossier.workflow_version).workflow
+        return workflow.allowed_events(dossier.state, role)
+
+    def verify(self, reference: str | None = None) -> VerifyResult:
+        """Recompute the event hash chains of one dossier or of all; stream, keep nothing."""
+        dossier_count = 0
+        event_count = 0
+        broken: list[tuple[str, int, str]] = []
+        with read_transaction(self.database) as connection:
+            if reference is not None:
+                queries.dossier_id(connection, reference)
+            for item in iter_chain_breaks(connection, reference):
+                if isinstance(item, int):
+                    dossier_count += 1
+                    event_count += item
+                else:
+                    broken.append(item)
+        return VerifyResult(dossier_count, event_count, tuple(broken))
+
+    def references(self, *, state: str | None = None, limit: int = 100) -> list[str]:
+        query = select(dossiers.c.reference).order_by(dossiers.c.id).limit(limit)
+        if state is not None:
+            query = query.where(dossiers.c.state == state)
+        with read_transaction(self.database) as connection:
+            return list(connection.execute(query).scalars())
+
+    # -- scheduling -------------------------------------------------------------------
+
+    def start_scheduler(self, schedule: str = "every 5 minutes") -> SweepScheduler:
+        """Run sweeps in a background thread of the host application; stop with shutdown().
+
+        The schedule is ``"every N minutes"`` or a cron expression in the time zone of the
+        first loaded workflow.
+        """
+        from case_workflow.scheduler import SweepScheduler
+
+        timezone = next(iter(self._latest.values())).definition.timezone
+        scheduler = SweepScheduler(self, schedule=schedule, timezone=timezone, background=True)
+        scheduler.start()
+        return scheduler

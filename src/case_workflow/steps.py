@@ -1,0 +1,214 @@
+"""One step of a dossier, inside the caller's transaction.
+
+A step moves the dossier with a version check, appends its event, closes, pauses, resumes or
+opens deadlines, and issues the step's letters. Everything is written through one connection
+so that the caller's single commit makes the whole step visible at once, or none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from case_workflow.calendars import WorkingCalendar
+from case_workflow.deadlines import remaining, resume
+from case_workflow.durations import Duration
+from case_workflow.notifications import DeadlineInfo, LetterRenderer
+from case_workflow.outgoing import issue_letters
+from case_workflow.planning import (
+    DUE_FROM_RULE,
+    plan_actions,
+    plan_deadline,
+    remaining_unit,
+)
+from case_workflow.records import DeadlineStatus
+from case_workflow.states import Actor, CompiledWorkflow
+from case_workflow.store.history import AppendedEvent, DossierRow, write_step
+from case_workflow.store.schedule import (
+    DeadlineRow,
+    close_deadline,
+    insert_deadline,
+    open_deadlines,
+    pause_deadline,
+    reschedule_deadline,
+)
+
+__all__ = ["StepContext", "apply_step"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Compiled workflow, calendar, zone and renderer of one workflow version, built once."""
+
+    workflow: CompiledWorkflow
+    calendar: WorkingCalendar
+    zone: ZoneInfo
+    renderer: LetterRenderer
+
+
+def apply_step(
+    connection: Connection,
+    context: StepContext,
+    dossier: DossierRow,
+    *,
+    trigger: str,
+    to_state: str,
+    actor: Actor,
+    payload: Mapping[str, Any],
+    at: datetime,
+    letters: Sequence[str] = (),
+    deadline: DeadlineInfo | None = None,
+    extra_values: Mapping[str, Any] | None = None,
+    creation: bool = False,
+) -> AppendedEvent:
+    """Write one step; raise ConcurrencyError (nothing written) if the dossier moved."""
+    event = write_step(
+        connection,
+        dossier,
+        trigger=trigger,
+        to_state=to_state,
+        actor=actor.name,
+        role=actor.role,
+        institution=actor.institution,
+        occurred_at=at,
+        payload=payload,
+        extra_values=extra_values,
+        creation=creation,
+    )
+    entered = creation or to_state != dossier.state
+    if entered:
+        _update_deadlines(connection, context, dossier, to_state, payload, at)
+    names = list(letters)
+    if entered:
+        names += context.workflow.definition.states[to_state].letters
+    if names:
+        issue_letters(
+            connection,
+            context.workflow,
+            context.renderer,
+            dossier_id=dossier.id,
+            event=event,
+            trigger=trigger,
+            actor=actor,
+            payload=payload,
+            names=names,
+            deadline=deadline,
+        )
+    if entered:
+        log.info(
+            "dossier %s: %s -> %s by %s (%s)",
+            dossier.reference,
+            None if creation else dossier.state,
+            to_state,
+            actor.role,
+            trigger,
+        )
+    return event
+
+
+def _update_deadlines(
+    connection: Connection,
+    context: StepContext,
+    dossier: DossierRow,
+    to_state: str,
+    payload: Mapping[str, Any],
+    at: datetime,
+) -> None:
+    workflow = context.workflow
+    rule = workflow.deadline_of(to_state)
+    paused_here = set(workflow.paused_by(to_state))
+    resumed = False
+    for row in open_deadlines(connection, dossier.id):
+        if row.name in paused_here:
+            if row.status is DeadlineStatus.RUNNING:
+                _pause(connection, context, row, at)
+        elif rule is not None and rule.name == row.name and row.status is DeadlineStatus.PAUSED:
+            _resume(connection, context, row, at)
+            resumed = True
+        elif row.status is DeadlineStatus.PAUSED:
+            close_deadline(connection, row.id, at=at, status=DeadlineStatus.CANCELLED)
+        else:
+            status = DeadlineStatus.MET if at <= row.due_at else DeadlineStatus.MISSED
+            close_deadline(connection, row.id, at=at, status=status)
+    if rule is None or resumed:
+        return
+    planned = plan_deadline(
+        rule,
+        started_at=at,
+        urgent=dossier.urgent,
+        payload=payload,
+        calendar=context.calendar,
+        zone=context.zone,
+    )
+    insert_deadline(
+        connection,
+        dossier_id=dossier.id,
+        name=rule.name,
+        state=to_state,
+        rule=planned.rule,
+        started_at=at,
+        due_at=planned.due_at,
+        rests_on_estimate=planned.rests_on_estimate,
+        explanation=planned.explanation,
+        actions=plan_actions(
+            rule,
+            started_at=at,
+            due_at=planned.due_at,
+            calendar=context.calendar,
+            zone=context.zone,
+        ),
+    )
+
+
+def _rule_as_duration(row: DeadlineRow) -> Duration:
+    if row.rule == DUE_FROM_RULE:
+        hours = max(0, int((row.due_at - row.started_at).total_seconds() // 3600))
+        return Duration(hours, remaining_unit(row.rule))
+    return Duration.parse(row.rule)
+
+
+def _pause(connection: Connection, context: StepContext, row: DeadlineRow, at: datetime) -> None:
+    left = remaining(row.due_at, at, _rule_as_duration(row), context.calendar, context.zone)
+    pause_deadline(connection, row.id, at=at, remaining=str(left))
+
+
+def _resume(connection: Connection, context: StepContext, row: DeadlineRow, at: datetime) -> None:
+    rule = context.workflow.deadline_of(row.state)
+    assert rule is not None and row.remaining is not None
+    due = resume(
+        at,
+        Duration.parse(row.remaining),
+        context.calendar,
+        context.zone,
+        at=rule.at,
+        roll_forward=rule.roll_forward,
+    )
+    explanation = due.explanation.to_dict()
+    explanation["resumed_from_pause"] = {
+        "paused_at": row.paused_at.isoformat() if row.paused_at else None,
+        "resumed_at": at.isoformat(),
+        "remaining": row.remaining,
+        "previous_due_at": row.due_at.isoformat(),
+    }
+    reschedule_deadline(
+        connection,
+        row.id,
+        due_at=due.due_at,
+        rests_on_estimate=due.rests_on_estimate,
+        explanation=explanation,
+        actions=plan_actions(
+            rule,
+            started_at=row.started_at,
+            due_at=due.due_at,
+            calendar=context.calendar,
+            zone=context.zone,
+        ),
+    )
