@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from case_workflow.calendars import load_calendar, load_zone
 from case_workflow.clock import Clock, SystemClock, ensure_utc
 from case_workflow.definition.loader import load_builtin, load_workflow
+from case_workflow.durations import Duration
 from case_workflow.errors import ConcurrencyError, DuplicateDossier, InvalidInput
 from case_workflow.escalation import sweep_due_actions
 from case_workflow.notifications import LetterRenderer
@@ -33,7 +34,7 @@ from case_workflow.records import (
     VerifyResult,
 )
 from case_workflow.states import Actor, CompiledWorkflow, GuardContext
-from case_workflow.steps import StepContext, apply_step
+from case_workflow.steps import StepContext, apply_step, extend_deadline
 from case_workflow.store import queries
 from case_workflow.store.database import (
     DEFAULT_URL,
@@ -87,6 +88,14 @@ def _json_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
             "booleans, lists and mappings only"
         ) from None
     return data
+
+
+def _extension(payload: Mapping[str, Any]) -> Duration:
+    value = payload.get("extension")
+    try:
+        return Duration.parse(str(value))
+    except ValueError as error:
+        raise InvalidInput(f"payload field 'extension': {error}") from None
 
 
 class Engine:
@@ -309,7 +318,17 @@ class Engine:
                     guards=self._guards,
                     data=row.data,
                 )
-                extra: dict[str, Any] = {}
+                extra = self._column_changes(context, event_payload)
+                if transition.extends is not None:
+                    extend_deadline(
+                        connection,
+                        context,
+                        row,
+                        name=transition.extends,
+                        extra=_extension(event_payload),
+                        at=moment,
+                        reason=str(event_payload.get("reason", event_payload.get("comment", ""))),
+                    )
                 if context.workflow.is_final(transition.dest):
                     extra["closed_at"] = moment
                     if "outcome" in event_payload:
@@ -329,6 +348,23 @@ class Engine:
                 return queries.get_dossier(connection, reference)
 
         return retry_when_locked(attempt)
+
+    @staticmethod
+    def _column_changes(context: StepContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the dossier columns an event's payload sets (a new respondent)."""
+        changes: dict[str, Any] = {}
+        respondent = payload.get("respondent")
+        if respondent is None:
+            return changes
+        respondents = context.workflow.definition.respondents
+        if respondents and respondent not in respondents:
+            raise InvalidInput(
+                f"unknown respondent {respondent!r}; choose one of: {', '.join(sorted(respondents))}"
+            )
+        changes["respondent"] = str(respondent)
+        if respondent in respondents and respondents[respondent].region:
+            changes["region"] = respondents[respondent].region
+        return changes
 
     def sweep(self, now: datetime | None = None, *, batch_size: int = 200) -> SweepResult:
         """Act once on every reminder and escalation due at ``now``; safe to repeat."""

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from case_workflow.calendars import WorkingCalendar
-from case_workflow.deadlines import remaining, resume
+from case_workflow.deadlines import extend, remaining, resume
 from case_workflow.durations import Duration
+from case_workflow.errors import InvalidInput
 from case_workflow.notifications import DeadlineInfo, LetterRenderer
 from case_workflow.outgoing import issue_letters
 from case_workflow.planning import (
@@ -38,8 +39,9 @@ from case_workflow.store.schedule import (
     pause_deadline,
     reschedule_deadline,
 )
+from case_workflow.store.tables import deadlines
 
-__all__ = ["StepContext", "apply_step"]
+__all__ = ["StepContext", "apply_step", "extend_deadline"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,8 @@ def apply_step(
     names = list(letters)
     if entered:
         names += context.workflow.definition.states[to_state].letters
+    if names and deadline is None:
+        deadline = _running_deadline_info(connection, context, dossier.id, to_state, at)
     if names:
         issue_letters(
             connection,
@@ -112,6 +116,28 @@ def apply_step(
             trigger,
         )
     return event
+
+
+def _running_deadline_info(
+    connection: Connection, context: StepContext, dossier_id: int, state: str, at: datetime
+) -> DeadlineInfo | None:
+    """Describe the deadline that ``state`` runs, for the letters of a step entering it."""
+    rule = context.workflow.deadline_of(state)
+    if rule is None:
+        return None
+    for row in open_deadlines(connection, dossier_id):
+        if row.name == rule.name:
+            zone = context.zone
+            overdue = (at.astimezone(zone).date() - row.due_at.astimezone(zone).date()).days
+            return DeadlineInfo(
+                name=row.name,
+                due_at=row.due_at,
+                started_at=row.started_at,
+                days_overdue=max(0, overdue),
+                level=0,
+                explanation_text="",
+            )
+    return None
 
 
 def _update_deadlines(
@@ -212,3 +238,68 @@ def _resume(connection: Connection, context: StepContext, row: DeadlineRow, at: 
             zone=context.zone,
         ),
     )
+
+
+def extend_deadline(
+    connection: Connection,
+    context: StepContext,
+    dossier: DossierRow,
+    *,
+    name: str,
+    extra: Duration,
+    at: datetime,
+    reason: str,
+) -> datetime:
+    """Move the running deadline ``name`` later by ``extra`` and reschedule its actions.
+
+    Return the new due instant; raise InvalidInput if the dossier has no such running deadline.
+    """
+    row = next(
+        (
+            row
+            for row in open_deadlines(connection, dossier.id)
+            if row.name == name and row.status is DeadlineStatus.RUNNING
+        ),
+        None,
+    )
+    rule = context.workflow.deadline_of(row.state) if row is not None else None
+    if row is None or rule is None:
+        raise InvalidInput(
+            f"dossier {dossier.reference!r} has no running deadline {name!r} to extend; "
+            "extend it while its clock runs"
+        )
+    due_at = extend(row.due_at, extra, context.calendar, context.zone)
+    stored = connection.execute(
+        select(deadlines.c.explanation, deadlines.c.rests_on_estimate).where(
+            deadlines.c.id == row.id
+        )
+    ).one()
+    explanation = dict(stored.explanation)
+    history = list(explanation.get("extensions_granted", []))
+    history.append(
+        {
+            "at": at.isoformat(),
+            "extra": str(extra),
+            "reason": reason,
+            "previous_due_at": row.due_at.isoformat(),
+            "due_at": due_at.isoformat(),
+        }
+    )
+    explanation["extensions_granted"] = history
+    reschedule_deadline(
+        connection,
+        row.id,
+        due_at=due_at,
+        # NOTE: the added days are not checked for estimated holidays; only the original
+        # period's flag is kept.
+        rests_on_estimate=bool(stored.rests_on_estimate),
+        explanation=explanation,
+        actions=plan_actions(
+            rule,
+            started_at=row.started_at,
+            due_at=due_at,
+            calendar=context.calendar,
+            zone=context.zone,
+        ),
+    )
+    return due_at

@@ -193,7 +193,11 @@ class StateSpec(_Strict):
 
 
 class TransitionSpec(_Strict):
-    """An event that moves a dossier from one or more states to another."""
+    """An event that moves a dossier from one or more states to another.
+
+    ``extends`` names a running deadline that the event extends by the duration given in the
+    payload's ``extension`` field (an extension is recorded, unlike a pause).
+    """
 
     event: str
     source: OneOrManyStates = Field(alias="from")
@@ -202,6 +206,7 @@ class TransitionSpec(_Strict):
     letters: list[str] = Field(default_factory=list)
     requires: list[str] = Field(default_factory=list)
     guard: str | None = None
+    extends: str | None = None
     description: str | None = None
 
     @field_validator("source", mode="before")
