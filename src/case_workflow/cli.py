@@ -1,0 +1,95 @@
+"""The ``case-workflow`` command line: a thin typer app over the library.
+
+Each command parses its arguments, calls the library inside :func:`reported_errors` and prints
+the result. Errors meant for users (:class:`CaseWorkflowError`, and pydantic or YAML errors that
+escape the library) become one line on standard error and the error's exit status, never a
+traceback. Only the console script imports this module, so ``import case_workflow`` does not
+load typer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sized
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from case_workflow.definition.loader import load_workflow, workflow_json_schema
+from case_workflow.errors import CaseWorkflowError
+
+__all__ = ["app", "main", "reported_errors"]
+
+INPUT_ERROR_STATUS = 2
+
+app = typer.Typer(
+    name="case-workflow",
+    help="Workflow engine for complaint dossiers: check workflow files and run dossiers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _count(items: Sized, noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    typer.echo(_one_line(message), err=True)
+    raise typer.Exit(status)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn user-facing errors raised inside the block into one stderr line and an exit status."""
+    try:
+        yield
+    except CaseWorkflowError as error:
+        _fail(str(error), error.exit_code)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(step) for step in first["loc"]) or error.title
+        _fail(f"invalid input at {where}: {first['msg']}", INPUT_ERROR_STATUS)
+    except yaml.YAMLError as error:
+        _fail(f"invalid YAML: {error}", INPUT_ERROR_STATUS)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="Workflow file (YAML) to check.")],
+) -> None:
+    """Check a workflow file: YAML syntax, model, static rules and letter templates."""
+    with reported_errors():
+        workflow = load_workflow(file)
+    definition = workflow.definition
+    typer.echo(
+        f"{file}: valid (workflow {definition.workflow} version {definition.version}, "
+        f"{_count(definition.states, 'state')}, {_count(definition.transitions, 'transition')}, "
+        f"{_count(definition.letters, 'letter')} x {_count(definition.languages, 'language')})"
+    )
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of workflow files, for editors and CI checks."""
+    with reported_errors():
+        document = workflow_json_schema()
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def main() -> None:
+    """Run the command line (the ``case-workflow`` console script)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
