@@ -87,7 +87,7 @@ def apply_step(
     )
     entered = creation or to_state != dossier.state
     if entered:
-        _update_deadlines(connection, context, dossier, to_state, payload, at)
+        _update_deadlines(connection, context, dossier, to_state, payload, at, creation=creation)
     names = list(letters)
     if entered:
         names += context.workflow.definition.states[to_state].letters
@@ -147,12 +147,22 @@ def _update_deadlines(
     to_state: str,
     payload: Mapping[str, Any],
     at: datetime,
+    *,
+    creation: bool,
 ) -> None:
     workflow = context.workflow
     rule = workflow.deadline_of(to_state)
     paused_here = set(workflow.paused_by(to_state))
     resumed = False
-    for row in open_deadlines(connection, dossier.id):
+    # A deadline is open only while the dossier is in the state that runs it or in a state
+    # that pauses it, so a step from any other state has nothing to close.
+    if creation or (
+        workflow.deadline_of(dossier.state) is None and not workflow.paused_by(dossier.state)
+    ):
+        open_rows: list[DeadlineRow] = []
+    else:
+        open_rows = open_deadlines(connection, dossier.id)
+    for row in open_rows:
         if row.name in paused_here:
             if row.status is DeadlineStatus.RUNNING:
                 _pause(connection, context, row, at)

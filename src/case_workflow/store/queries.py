@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from case_workflow.errors import DossierNotFound
 from case_workflow.records import (
@@ -28,8 +28,11 @@ def dossier_id(connection: Connection, reference: str) -> int:
     return int(found)
 
 
+_DOSSIER_BY_REFERENCE = select(dossiers).where(dossiers.c.reference == bindparam("reference"))
+
+
 def get_dossier(connection: Connection, reference: str) -> Dossier:
-    row = connection.execute(select(dossiers).where(dossiers.c.reference == reference)).first()
+    row = connection.execute(_DOSSIER_BY_REFERENCE, {"reference": reference}).first()
     if row is None:
         raise DossierNotFound(reference)
     return to_dossier(row)

@@ -111,24 +111,27 @@ def insert_deadline(
     return deadline_id
 
 
+_OPEN_DEADLINES = (
+    select(
+        deadlines.c.id,
+        deadlines.c.name,
+        deadlines.c.state,
+        deadlines.c.status,
+        deadlines.c.rule,
+        deadlines.c.started_at,
+        deadlines.c.due_at,
+        deadlines.c.paused_at,
+        deadlines.c.remaining,
+    )
+    .where(deadlines.c.dossier_id == bindparam("dossier_id"))
+    .where(deadlines.c.status.in_([DeadlineStatus.RUNNING, DeadlineStatus.PAUSED]))
+    .order_by(deadlines.c.id)
+)
+
+
 def open_deadlines(connection: Connection, dossier_id: int) -> list[DeadlineRow]:
     """Return the dossier's running and paused deadlines."""
-    rows = connection.execute(
-        select(
-            deadlines.c.id,
-            deadlines.c.name,
-            deadlines.c.state,
-            deadlines.c.status,
-            deadlines.c.rule,
-            deadlines.c.started_at,
-            deadlines.c.due_at,
-            deadlines.c.paused_at,
-            deadlines.c.remaining,
-        )
-        .where(deadlines.c.dossier_id == dossier_id)
-        .where(deadlines.c.status.in_([DeadlineStatus.RUNNING, DeadlineStatus.PAUSED]))
-        .order_by(deadlines.c.id)
-    )
+    rows = connection.execute(_OPEN_DEADLINES, {"dossier_id": dossier_id})
     return [
         DeadlineRow(
             id=row.id,
