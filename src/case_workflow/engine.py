@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,8 +48,8 @@ from case_workflow.store.history import (
     GENESIS_HASH,
     DossierRow,
     iter_chain_breaks,
-    load_dossier,
     load_history,
+    load_snapshot,
 )
 from case_workflow.store.registry import next_in_sequence
 from case_workflow.store.schema import check_schema, upgrade
@@ -156,6 +157,11 @@ class Engine:
             raise InvalidInput(
                 f"unknown workflow {name!r}; loaded workflows: {', '.join(sorted(self._latest))}"
             ) from None
+
+    @property
+    def default_timezone(self) -> str:
+        """Time zone of the first workflow loaded, used for schedules and reports."""
+        return next(iter(self._latest.values())).definition.timezone
 
     def close(self) -> None:
         self.database.dispose()
@@ -305,7 +311,7 @@ class Engine:
 
         def attempt() -> Dossier:
             with write_transaction(self.database) as connection:
-                row = load_dossier(connection, reference)
+                row, snapshot = load_snapshot(connection, reference)
                 if expected_version is not None and row.version != expected_version:
                     raise ConcurrencyError(reference, expected_version, row.version)
                 context = self._context(row.workflow, row.workflow_version)
@@ -345,7 +351,13 @@ class Engine:
                     letters=transition.letters,
                     extra_values=extra,
                 )
-                return queries.get_dossier(connection, reference)
+                return replace(
+                    snapshot,
+                    state=transition.dest,
+                    version=row.version + 1,
+                    updated_at=moment,
+                    **extra,
+                )
 
         return retry_when_locked(attempt)
 
@@ -358,9 +370,8 @@ class Engine:
             return changes
         respondents = context.workflow.definition.respondents
         if respondents and respondent not in respondents:
-            raise InvalidInput(
-                f"unknown respondent {respondent!r}; choose one of: {', '.join(sorted(respondents))}"
-            )
+            choices = ", ".join(sorted(respondents))
+            raise InvalidInput(f"unknown respondent {respondent!r}; choose one of: {choices}")
         changes["respondent"] = str(respondent)
         if respondent in respondents and respondents[respondent].region:
             changes["region"] = respondents[respondent].region
@@ -431,6 +442,16 @@ class Engine:
                     broken.append(item)
         return VerifyResult(dossier_count, event_count, tuple(broken))
 
+    def respondent_names(self, language: str) -> dict[str, str]:
+        """Map respondent codes of all loaded workflows to their names in ``language``."""
+        names: dict[str, str] = {}
+        for workflow in self._latest.values():
+            for code, respondent in workflow.definition.respondents.items():
+                names[code] = respondent.name.get(language) or next(
+                    iter(respondent.name.values()), code
+                )
+        return names
+
     def references(self, *, state: str | None = None, limit: int = 100) -> list[str]:
         query = select(dossiers.c.reference).order_by(dossiers.c.id).limit(limit)
         if state is not None:
@@ -448,7 +469,8 @@ class Engine:
         """
         from case_workflow.scheduler import SweepScheduler
 
-        timezone = next(iter(self._latest.values())).definition.timezone
-        scheduler = SweepScheduler(self, schedule=schedule, timezone=timezone, background=True)
+        scheduler = SweepScheduler(
+            self, schedule=schedule, timezone=self.default_timezone, background=True
+        )
         scheduler.start()
         return scheduler

@@ -19,6 +19,8 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from case_workflow.cli.i18n import gettext_ as _
+from case_workflow.cli.i18n import ngettext
 from case_workflow.definition.loader import load_workflow, workflow_json_schema
 from case_workflow.errors import CaseWorkflowError
 
@@ -28,7 +30,7 @@ INPUT_ERROR_STATUS = 2
 
 app = typer.Typer(
     name="case-workflow",
-    help="Workflow engine for complaint dossiers: check workflow files and run dossiers.",
+    help=_("Workflow engine for complaint dossiers: check workflow files and run dossiers."),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -39,8 +41,8 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _count(items: Sized, noun: str) -> str:
-    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+def _count(items: Sized, singular: str, plural: str) -> str:
+    return ngettext(singular, plural, len(items)) % {"count": len(items)}
 
 
 def _fail(message: str, status: int) -> NoReturn:
@@ -65,16 +67,28 @@ def reported_errors() -> Iterator[None]:
 
 @app.command()
 def validate(
-    file: Annotated[Path, typer.Argument(help="Workflow file (YAML) to check.")],
+    file: Annotated[Path, typer.Argument(help=_("Workflow file (YAML) to check."))],
 ) -> None:
     """Check a workflow file: YAML syntax, model, static rules and letter templates."""
     with reported_errors():
         workflow = load_workflow(file)
     definition = workflow.definition
     typer.echo(
-        f"{file}: valid (workflow {definition.workflow} version {definition.version}, "
-        f"{_count(definition.states, 'state')}, {_count(definition.transitions, 'transition')}, "
-        f"{_count(definition.letters, 'letter')} x {_count(definition.languages, 'language')})"
+        _(
+            "%(file)s: valid (workflow %(name)s version %(version)d, %(states)s, "
+            "%(transitions)s, %(letters)s x %(languages)s)"
+        )
+        % {
+            "file": file,
+            "name": definition.workflow,
+            "version": definition.version,
+            "states": _count(definition.states, "%(count)d state", "%(count)d states"),
+            "transitions": _count(
+                definition.transitions, "%(count)d transition", "%(count)d transitions"
+            ),
+            "letters": _count(definition.letters, "%(count)d letter", "%(count)d letters"),
+            "languages": _count(definition.languages, "%(count)d language", "%(count)d languages"),
+        }
     )
 
 
@@ -88,8 +102,7 @@ def schema() -> None:
 
 def main() -> None:
     """Run the command line (the ``case-workflow`` console script)."""
+    # Importing the command modules registers their commands on ``app``.
+    from case_workflow.cli import dossiers, runs  # noqa: F401
+
     app()
-
-
-if __name__ == "__main__":
-    main()
