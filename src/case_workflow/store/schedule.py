@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, literal, select, update
 
 from case_workflow.records import ActionKind, ActionStatus, DeadlineStatus
 from case_workflow.store.tables import deadline_actions, deadlines, dossiers
@@ -228,7 +228,8 @@ _DUE = (
         deadline_actions.c.letter,
         deadline_actions.c.event,
     )
-    .where(deadline_actions.c.status == ActionStatus.PENDING)
+    # A literal, not a bound parameter, so the planner can match the partial index.
+    .where(deadline_actions.c.status == literal(ActionStatus.PENDING.value, literal_execute=True))
     .where(deadline_actions.c.fire_at <= bindparam("now"))
     .order_by(deadline_actions.c.fire_at, deadline_actions.c.id)
     .limit(bindparam("limit"))
