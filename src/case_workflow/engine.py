@@ -15,15 +15,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 
-from case_workflow.calendars import load_calendar, load_zone
+from case_workflow.calendar_admin import (
+    CalendarChangeResult,
+    apply_change,
+    record_change,
+    stored_changes,
+)
+from case_workflow.calendars import HolidayChange, WorkingCalendar, load_calendar, load_zone
 from case_workflow.clock import Clock, SystemClock, ensure_utc
 from case_workflow.definition.loader import load_builtin, load_workflow
 from case_workflow.durations import Duration
-from case_workflow.errors import ConcurrencyError, DuplicateDossier, InvalidInput
+from case_workflow.errors import ConcurrencyError, InvalidInput
 from case_workflow.escalation import sweep_due_actions
+from case_workflow.filing import file_dossier
 from case_workflow.notifications import LetterRenderer
 from case_workflow.records import (
     Complainant,
@@ -45,15 +51,13 @@ from case_workflow.store.database import (
     write_transaction,
 )
 from case_workflow.store.history import (
-    GENESIS_HASH,
-    DossierRow,
     iter_chain_breaks,
     load_history,
     load_snapshot,
 )
-from case_workflow.store.registry import next_in_sequence
 from case_workflow.store.schema import check_schema, upgrade
-from case_workflow.store.tables import dossiers
+from case_workflow.store.tables import calendar_changes, dossiers
+from case_workflow.timeline import explain_deadline
 
 if TYPE_CHECKING:
     from case_workflow.scheduler import SweepScheduler
@@ -73,10 +77,6 @@ def _compile(source: WorkflowSource) -> CompiledWorkflow:
     if path.suffix in {".yaml", ".yml"} or path.exists():
         return load_workflow(path)
     return load_builtin(str(source))
-
-
-def _reference_prefix(workflow: str) -> str:
-    return "".join(part[0] for part in workflow.replace("_", "-").split("-") if part).upper()
 
 
 def _json_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -120,6 +120,9 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self._guards = dict(guards or {})
         self._contexts: dict[tuple[str, int], StepContext] = {}
+        self._base_calendars: dict[tuple[str, int], WorkingCalendar] = {}
+        self._calendar_changes: dict[str, list[HolidayChange]] = {}
+        self._calendar_version: int | None = None
         self._latest: dict[str, CompiledWorkflow] = {}
         for source in workflows:
             self.add_workflow(source)
@@ -133,12 +136,15 @@ class Engine:
         """Compile and register a workflow version; the latest version files new dossiers."""
         workflow = _compile(source)
         definition = workflow.definition
+        base = load_calendar(definition.calendar)
+        changes = self._calendar_changes.get(base.name, [])
         context = StepContext(
             workflow=workflow,
-            calendar=load_calendar(definition.calendar),
+            calendar=base.with_changes(changes) if changes else base,
             zone=load_zone(definition.timezone),
             renderer=LetterRenderer(workflow.template_dirs),
         )
+        self._base_calendars[(definition.workflow, definition.version)] = base
         self._contexts[(definition.workflow, definition.version)] = context
         latest = self._latest.get(definition.workflow)
         if latest is None or latest.definition.version < definition.version:
@@ -185,6 +191,26 @@ class Engine:
         if not self._schema_checked:
             check_schema(self.database)
             self._schema_checked = True
+        if self._calendar_version is None:
+            self.refresh_calendars()
+
+    def refresh_calendars(self) -> None:
+        """Apply the calendar changes stored by any process to this engine's calendars.
+
+        Sweeps and calendar changes call it; other processes' changes reach ``fire()`` at the
+        next sweep or call of this method.
+        """
+        with read_transaction(self.database) as connection:
+            version = connection.execute(select(func.max(calendar_changes.c.id))).scalar()
+            if version == self._calendar_version:
+                return
+            self._calendar_changes = stored_changes(connection)
+        for key, context in self._contexts.items():
+            base = self._base_calendars[key]
+            changes = self._calendar_changes.get(base.name, [])
+            calendar = base.with_changes(changes) if changes else base
+            self._contexts[key] = replace(context, calendar=calendar)
+        self._calendar_version = version or 0
 
     def _now(self, at: datetime | None) -> datetime:
         return ensure_utc(at) if at is not None else self.clock.now()
@@ -230,62 +256,21 @@ class Engine:
 
         def attempt() -> str:
             with write_transaction(self.database) as connection:
-                ref = reference
-                if ref is None:
-                    year = moment.astimezone(context.zone).year
-                    seq = next_in_sequence(connection, f"dossiers:{definition.workflow}", year)
-                    ref = f"{_reference_prefix(definition.workflow)}-{year}-{seq:06d}"
-                try:
-                    new_id = connection.execute(
-                        insert(dossiers).returning(dossiers.c.id),
-                        {
-                            "reference": ref,
-                            "workflow": definition.workflow,
-                            "workflow_version": definition.version,
-                            "state": definition.initial_state,
-                            "version": 0,
-                            "respondent": respondent,
-                            "region": region,
-                            "urgent": urgent,
-                            "escalation_level": 0,
-                            "subject": subject,
-                            "external_reference": external_reference,
-                            "complainant": complainant.to_dict(),
-                            "data": extra,
-                            "filed_at": moment,
-                            "updated_at": moment,
-                            "event_count": 0,
-                            "last_hash": GENESIS_HASH,
-                        },
-                    ).scalar_one()
-                except IntegrityError:
-                    raise DuplicateDossier(ref) from None
-                row = DossierRow(
-                    id=new_id,
-                    reference=ref,
-                    workflow=definition.workflow,
-                    workflow_version=definition.version,
-                    state=definition.initial_state,
-                    version=0,
-                    event_count=0,
-                    last_hash=GENESIS_HASH,
-                    escalation_level=0,
-                    urgent=urgent,
-                    respondent=respondent,
-                    data=extra,
-                )
-                apply_step(
+                return file_dossier(
                     connection,
                     context,
-                    row,
-                    trigger="file",
-                    to_state=definition.initial_state,
                     actor=actor,
+                    complainant=complainant,
+                    subject=subject,
+                    respondent=respondent,
+                    region=region,
+                    urgent=urgent,
+                    reference=reference,
+                    external_reference=external_reference,
+                    data=extra,
                     payload=event_payload,
                     at=moment,
-                    creation=True,
                 )
-                return ref
 
         return self.get(retry_when_locked(attempt))
 
@@ -384,6 +369,7 @@ class Engine:
             raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
         moment = self._now(now)
         started = time.perf_counter()
+        self.refresh_calendars()
         counts = sweep_due_actions(self.database, self._context, now=moment, batch_size=batch_size)
         log.info(
             "sweep at %s: %d reminders, %d escalations, %d skipped, %d letters in %.3fs",
@@ -402,6 +388,72 @@ class Engine:
             retried=counts.retried,
             letters=counts.letters,
         )
+
+    # -- calendars and explanations ---------------------------------------------------
+
+    def calendar(self, name: str) -> WorkingCalendar:
+        """Return the calendar ``name`` as the loaded workflows use it, stored changes applied."""
+        for key, base in self._base_calendars.items():
+            if base.name == name:
+                return self._contexts[key].calendar
+        raise InvalidInput(
+            f"unknown calendar {name!r}; calendars of the loaded workflows: "
+            f"{', '.join(self.calendar_names())}"
+        )
+
+    def calendar_names(self) -> list[str]:
+        """Return the names of the calendars the loaded workflows use."""
+        return sorted({calendar.name for calendar in self._base_calendars.values()})
+
+    def change_calendar(
+        self, calendar: str, change: HolidayChange, *, actor: str, at: datetime | None = None
+    ) -> CalendarChangeResult:
+        """Add, confirm or remove a holiday and recompute the open deadlines it affects.
+
+        One transaction stores the change, moves each affected running deadline not yet acted
+        on, reschedules its pending actions and records a ``calendar_changed`` event with the
+        old and new due instants on its dossier.
+        """
+        self._ready()
+        names = self.calendar_names()
+        if calendar not in names:
+            raise InvalidInput(
+                f"unknown calendar {calendar!r}; calendars of the loaded workflows: "
+                f"{', '.join(names)}"
+            )
+        moment = self._now(at)
+        keys = [key for key, base in self._base_calendars.items() if base.name == calendar]
+        base = self._base_calendars[keys[0]]
+        changes = [*self._calendar_changes.get(calendar, []), change]
+        changed = base.with_changes(changes)
+
+        def attempt() -> CalendarChangeResult:
+            with write_transaction(self.database) as connection:
+                record_change(connection, calendar, change, actor=actor, at=moment)
+                contexts = [replace(self._contexts[key], calendar=changed) for key in keys]
+                return apply_change(
+                    connection, contexts, changed, change, actor_name=actor, at=moment
+                )
+
+        result = retry_when_locked(attempt)
+        self.refresh_calendars()
+        return result
+
+    def explain(self, reference: str, *, language: str = "en") -> list[tuple[Deadline, str]]:
+        """Explain each deadline of a dossier: every day counted or skipped, pauses, extensions.
+
+        The explanation replays the dossier's history with the current calendar; when the
+        calendar changed after a deadline was acted on, the text says the stored due date was
+        kept.
+        """
+        self._ready()
+        dossier = self.get(reference)
+        context = self._context(dossier.workflow, dossier.workflow_version)
+        history = self.history(reference)
+        explained = []
+        for deadline in self.deadlines(reference):
+            explained.append((deadline, explain_deadline(context, deadline, history, language)))
+        return explained
 
     # -- reading ----------------------------------------------------------------------
 

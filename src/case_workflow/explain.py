@@ -8,7 +8,7 @@ result depends on. It renders as text in English or French and as a JSON-safe di
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from case_workflow.calendars import Holiday, HolidayStatus
 from case_workflow.definition.model import DueTime
@@ -167,15 +167,6 @@ class Explanation:
         ]
         lines.extend("  " + line for line in self._step_lines(language))
 
-        for pause in self.pauses:
-            lines.append(
-                labels["pause"].format(
-                    paused=_utc_text(pause.paused_at) if pause.paused_at else "-",
-                    resumed=_utc_text(pause.resumed_at),
-                    left=_duration_text(pause.left, language),
-                )
-            )
-
         if self.rolled_forward_from is not None:
             lines.append(labels["rolled"].format(day=_day_text(self.rolled_forward_from, language)))
         for extension in self.extensions:
@@ -230,7 +221,23 @@ class Explanation:
                 )
             run.clear()
 
+        pauses = list(self.pauses)
+        zone = self.start_local.tzinfo
+
+        def pause_line(pause: Pause) -> str:
+            return labels["pause"].format(
+                paused=_utc_text(pause.paused_at) if pause.paused_at else "-",
+                resumed=_utc_text(pause.resumed_at),
+                left=_duration_text(pause.left, language),
+            )
+
         for step in self.steps:
+            # A pause goes between the last day counted before it and the first day after it.
+            while pauses and pauses[0].resumed_at.astimezone(zone).date() < step.day:
+                flush()
+                lines.append(pause_line(pauses.pop(0)))
+            if run and run[-1].day + timedelta(days=1) != step.day:
+                flush()
             if step.counted:
                 counted += 1
                 run.append(step)
@@ -239,6 +246,7 @@ class Explanation:
             reason = _reason_text(step, language)
             lines.append(labels["skipped"].format(day=_day_text(step.day, language), reason=reason))
         flush()
+        lines.extend(pause_line(pause) for pause in pauses)
         return lines
 
     def to_dict(self) -> dict[str, object]:
