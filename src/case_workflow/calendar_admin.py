@@ -1,6 +1,6 @@
 """Administrators' calendar changes, and the recomputation of the deadlines they affect.
 
-A change (add, confirm or remove a holiday or a day off) is stored as a row; each engine
+A change (add, confirm or remove a holiday or a day off) is stored as a row, and each engine
 applies the stored changes to the calendars it loaded. Applying a change recomputes every
 running deadline whose counting window contains the changed day by replaying the deadline's
 history with the new calendar. A deadline that moves gets a ``calendar_changed`` event on its
@@ -46,7 +46,7 @@ class MovedDeadline:
 
 @dataclass
 class CalendarChangeResult:
-    """What one calendar change did to the open deadlines."""
+    """Outcome of one calendar change for the open deadlines."""
 
     calendar: str
     change: HolidayChange

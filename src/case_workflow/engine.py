@@ -442,9 +442,9 @@ class Engine:
     def explain(self, reference: str, *, language: str = "en") -> list[tuple[Deadline, str]]:
         """Explain each deadline of a dossier: every day counted or skipped, pauses, extensions.
 
-        The explanation replays the dossier's history with the current calendar; when the
-        calendar changed after a deadline was acted on, the text says the stored due date was
-        kept.
+        The explanation replays the dossier's history with the current calendar. When the
+        calendar changed after a deadline was acted on, the text notes that the stored due date
+        was kept.
         """
         self._ready()
         dossier = self.get(reference)

@@ -1,8 +1,8 @@
 """Turning a deadline rule into a due instant and scheduled actions (pure; no storage).
 
-Reminders fire ``before`` the due instant; escalation level ``k`` fires once ``after`` has
-fully passed since the due instant, that is one second after the shifted instant, so a
-deadline due at 23:59:59 escalates at 00:00:00 the next day.
+Reminders fire ``before`` the due instant. Escalation level ``k`` fires once ``after`` has
+fully passed since the due instant: one second after the shifted instant, so a deadline due
+at 23:59:59 escalates at 00:00:00 the next day.
 """
 
 from __future__ import annotations

@@ -111,10 +111,10 @@ def replay_deadline(
     calendar: WorkingCalendar,
     zone: ZoneInfo,
 ) -> DueDate:
-    """Recompute a deadline from its marks; the explanation covers its whole life.
+    """Recompute a deadline from its marks, with an explanation that covers its whole life.
 
-    Days counted before a pause stay in the explanation; the clock restarts at each
-    resumption with what was left, counted the same way, and extensions move the due date.
+    Days counted before a pause stay in the explanation. The clock restarts at each
+    resumption with what was left, counted the same way. Extensions move the due date.
     """
     first = marks[0]
     due = compute_due(
