@@ -27,6 +27,7 @@ __all__ = [
     "iter_chain_breaks",
     "load_dossier",
     "load_history",
+    "load_snapshot",
     "to_dossier",
     "write_step",
 ]
@@ -96,22 +97,8 @@ class AppendedEvent:
     occurred_at: datetime
 
 
-_SELECT_STEP_COLUMNS = select(
-    dossiers.c.id,
-    dossiers.c.reference,
-    dossiers.c.workflow,
-    dossiers.c.workflow_version,
-    dossiers.c.state,
-    dossiers.c.version,
-    dossiers.c.event_count,
-    dossiers.c.last_hash,
-    dossiers.c.escalation_level,
-    dossiers.c.urgent,
-    dossiers.c.respondent,
-    dossiers.c.data,
-)
-_BY_REFERENCE = _SELECT_STEP_COLUMNS.where(dossiers.c.reference == bindparam("reference"))
-_BY_ID = _SELECT_STEP_COLUMNS.where(dossiers.c.id == bindparam("dossier_id"))
+_BY_REFERENCE = select(dossiers).where(dossiers.c.reference == bindparam("reference"))
+_BY_ID = select(dossiers).where(dossiers.c.id == bindparam("dossier_id"))
 
 _UPDATE_WITH_VERSION = (
     update(dossiers)
@@ -129,20 +116,45 @@ _INSERT_EVENT = insert(events)
 
 
 def _step_row(row: Row[Any]) -> DossierRow:
-    return DossierRow(*row)
+    return DossierRow(
+        id=row.id,
+        reference=row.reference,
+        workflow=row.workflow,
+        workflow_version=row.workflow_version,
+        state=row.state,
+        version=row.version,
+        event_count=row.event_count,
+        last_hash=row.last_hash,
+        escalation_level=row.escalation_level,
+        urgent=bool(row.urgent),
+        respondent=row.respondent,
+        data=dict(row.data),
+    )
 
 
-def load_dossier(
-    connection: Connection, reference: str | None = None, *, dossier_id: int | None = None
-) -> DossierRow:
-    """Read the step columns of a dossier by reference or id; raise DossierNotFound."""
+def _load_row(
+    connection: Connection, reference: str | None, dossier_id: int | None
+) -> Row[Any]:
     if reference is not None:
         row = connection.execute(_BY_REFERENCE, {"reference": reference}).first()
     else:
         row = connection.execute(_BY_ID, {"dossier_id": dossier_id}).first()
     if row is None:
         raise DossierNotFound(reference if reference is not None else f"#{dossier_id}")
-    return _step_row(row)
+    return row
+
+
+def load_dossier(
+    connection: Connection, reference: str | None = None, *, dossier_id: int | None = None
+) -> DossierRow:
+    """Read the step columns of a dossier by reference or id; raise DossierNotFound."""
+    return _step_row(_load_row(connection, reference, dossier_id))
+
+
+def load_snapshot(connection: Connection, reference: str) -> tuple[DossierRow, Dossier]:
+    """Read a dossier once as step columns and as a snapshot; raise DossierNotFound."""
+    row = _load_row(connection, reference, None)
+    return _step_row(row), to_dossier(row)
 
 
 def write_step(
@@ -201,7 +213,7 @@ def write_step(
         ).scalar_one_or_none()
         raise ConcurrencyError(dossier.reference, dossier.version, found)
     inserted = connection.execute(
-        _INSERT_EVENT.returning(events.c.id),
+        _INSERT_EVENT,
         {
             "dossier_id": dossier.id,
             "seq": seq,
@@ -217,7 +229,10 @@ def write_step(
             "hash": digest,
         },
     )
-    return AppendedEvent(inserted.scalar_one(), seq, digest, occurred_at)
+    # SQLite reports the key through lastrowid and PostgreSQL through implicit RETURNING.
+    key = inserted.inserted_primary_key
+    assert key is not None
+    return AppendedEvent(int(key[0]), seq, digest, occurred_at)
 
 
 def to_dossier(row: Row[Any]) -> Dossier:
