@@ -6,6 +6,7 @@ so changing, removing or reordering a stored event breaks every later hash of th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Update, bindparam, insert, select, update
 
 from case_workflow.errors import ConcurrencyError, DossierNotFound
 from case_workflow.records import Complainant, Dossier, Event
@@ -115,6 +116,16 @@ _UPDATE_WITH_VERSION = (
 _INSERT_EVENT = insert(events)
 
 
+@functools.cache
+def _update_setting(columns: frozenset[str]) -> Update:
+    """Return the versioned UPDATE that also sets ``columns``, built once per set of columns."""
+    if not columns:
+        return _UPDATE_WITH_VERSION
+    return _UPDATE_WITH_VERSION.values(
+        **{name: bindparam(f"b_extra_{name}") for name in sorted(columns)}
+    )
+
+
 def _step_row(row: Row[Any]) -> DossierRow:
     return DossierRow(
         id=row.id,
@@ -132,9 +143,7 @@ def _step_row(row: Row[Any]) -> DossierRow:
     )
 
 
-def _load_row(
-    connection: Connection, reference: str | None, dossier_id: int | None
-) -> Row[Any]:
+def _load_row(connection: Connection, reference: str | None, dossier_id: int | None) -> Row[Any]:
     if reference is not None:
         row = connection.execute(_BY_REFERENCE, {"reference": reference}).first()
     else:
@@ -192,11 +201,9 @@ def write_step(
         occurred_at=occurred_at,
         payload=payload,
     )
-    statement = _UPDATE_WITH_VERSION
-    if extra_values:
-        statement = statement.values(**extra_values)
+    extra = dict(extra_values or {})
     result = connection.execute(
-        statement,
+        _update_setting(frozenset(extra)),
         {
             "b_id": dossier.id,
             "b_version": dossier.version,
@@ -205,6 +212,7 @@ def write_step(
             "b_seq": seq,
             "b_hash": digest,
             "b_at": occurred_at,
+            **{f"b_extra_{name}": value for name, value in extra.items()},
         },
     )
     if result.rowcount != 1:

@@ -235,10 +235,13 @@ _DUE = (
     .limit(bindparam("limit"))
 )
 # Locking the dossier row with its actions means a sweeper never waits on a clerk's open
-# transaction (it skips that dossier until the next batch), which rules out deadlocks.
+# transaction (it skips that dossier until the next batch). The dossier comes first in OF:
+# PostgreSQL locks the listed tables in that order and keeps a lock it took before skipping a
+# row, so with the action first a sweeper that skips a busy dossier would still hold its action
+# row, and the dossier's owner closing that deadline could deadlock with it.
 _DUE_SKIP_LOCKED = _DUE.join_from(
     deadline_actions, dossiers, dossiers.c.id == deadline_actions.c.dossier_id
-).with_for_update(skip_locked=True, of=[deadline_actions, dossiers])
+).with_for_update(skip_locked=True, of=[dossiers, deadline_actions])
 
 
 def claim_due_actions(connection: Connection, *, now: datetime, limit: int) -> list[DueAction]:
@@ -265,6 +268,14 @@ def claim_due_actions(connection: Connection, *, now: datetime, limit: int) -> l
     ]
 
 
+_MARK = (
+    update(deadline_actions)
+    .where(deadline_actions.c.id == bindparam("b_id"))
+    .where(deadline_actions.c.status == ActionStatus.PENDING.value)
+    .values(status=bindparam("b_status"), done_at=bindparam("b_at"), note=bindparam("b_note"))
+)
+
+
 def mark_action(
     connection: Connection,
     action_id: int,
@@ -275,9 +286,6 @@ def mark_action(
 ) -> bool:
     """Mark a pending action done or skipped; return False if it was no longer pending."""
     result = connection.execute(
-        update(deadline_actions)
-        .where(deadline_actions.c.id == action_id)
-        .where(deadline_actions.c.status == ActionStatus.PENDING)
-        .values(status=status, done_at=at, note=note)
+        _MARK, {"b_id": action_id, "b_status": status.value, "b_at": at, "b_note": note}
     )
     return result.rowcount == 1
