@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from case_workflow.calendar_admin import (
     CalendarChangeResult,
@@ -41,7 +41,7 @@ from case_workflow.records import (
     VerifyResult,
 )
 from case_workflow.states import Actor, CompiledWorkflow, GuardContext
-from case_workflow.steps import StepContext, apply_step, extend_deadline
+from case_workflow.steps import StepContext, StepHook, apply_step, extend_deadline
 from case_workflow.store import queries
 from case_workflow.store.database import (
     DEFAULT_URL,
@@ -56,7 +56,7 @@ from case_workflow.store.history import (
     load_snapshot,
 )
 from case_workflow.store.schema import check_schema, upgrade
-from case_workflow.store.tables import calendar_changes, dossiers
+from case_workflow.store.tables import calendar_changes
 from case_workflow.timeline import explain_deadline
 
 if TYPE_CHECKING:
@@ -99,6 +99,17 @@ def _extension(payload: Mapping[str, Any]) -> Duration:
         raise InvalidInput(f"payload field 'extension': {error}") from None
 
 
+def _outcome(context: StepContext, state: str, value: object) -> str:
+    """Return the payload's outcome for a final state, checked against the state's outcomes."""
+    outcomes = context.workflow.definition.states[state].outcomes
+    outcome = str(value)
+    if outcomes and outcome not in outcomes:
+        raise InvalidInput(
+            f"invalid outcome {outcome!r} for state {state!r}; use one of: {', '.join(outcomes)}"
+        )
+    return outcome
+
+
 class Engine:
     """Files dossiers, fires events, sweeps deadlines and reads history.
 
@@ -124,6 +135,7 @@ class Engine:
         self._calendar_changes: dict[str, list[HolidayChange]] = {}
         self._calendar_version: int | None = None
         self._latest: dict[str, CompiledWorkflow] = {}
+        self._step_hooks: list[StepHook] = []
         for source in workflows:
             self.add_workflow(source)
         if create_schema:
@@ -143,6 +155,7 @@ class Engine:
             calendar=base.with_changes(changes) if changes else base,
             zone=load_zone(definition.timezone),
             renderer=LetterRenderer(workflow.template_dirs),
+            hooks=self._step_hooks,
         )
         self._base_calendars[(definition.workflow, definition.version)] = base
         self._contexts[(definition.workflow, definition.version)] = context
@@ -150,6 +163,14 @@ class Engine:
         if latest is None or latest.definition.version < definition.version:
             self._latest[definition.workflow] = workflow
         return workflow
+
+    def add_step_hook(self, hook: StepHook) -> None:
+        """Run ``hook`` inside the transaction of every later step, after the step is written."""
+        self._step_hooks.append(hook)
+
+    def step_context(self, workflow: str, version: int) -> StepContext:
+        """Return the step context of a loaded workflow version, for writers of steps."""
+        return self._context(workflow, version)
 
     def create_schema(self) -> None:
         """Create or upgrade the database schema to the latest migration."""
@@ -187,6 +208,10 @@ class Engine:
                 "Engine.add_workflow() so dossiers filed under it can move"
             ) from None
 
+    def check_schema(self) -> None:
+        """Raise StoreError unless the database has the latest schema; load calendar changes."""
+        self._ready()
+
     def _ready(self) -> None:
         if not self._schema_checked:
             check_schema(self.database)
@@ -201,7 +226,7 @@ class Engine:
         next sweep or call of this method.
         """
         with read_transaction(self.database) as connection:
-            version = connection.execute(select(func.max(calendar_changes.c.id))).scalar()
+            version = connection.execute(select(func.max(calendar_changes.c.id))).scalar() or 0
             if version == self._calendar_version:
                 return
             self._calendar_changes = stored_changes(connection)
@@ -210,7 +235,7 @@ class Engine:
             changes = self._calendar_changes.get(base.name, [])
             calendar = base.with_changes(changes) if changes else base
             self._contexts[key] = replace(context, calendar=calendar)
-        self._calendar_version = version or 0
+        self._calendar_version = version
 
     def _now(self, at: datetime | None) -> datetime:
         return ensure_utc(at) if at is not None else self.clock.now()
@@ -235,30 +260,13 @@ class Engine:
     ) -> Dossier:
         """File a new dossier in the workflow's initial state and return it."""
         self._ready()
-        compiled = self.workflow(workflow)
-        definition = compiled.definition
-        if actor.role not in definition.roles:
-            raise InvalidInput(
-                f"unknown role {actor.role!r}; roles of {workflow!r}: "
-                f"{', '.join(sorted(definition.roles))}"
-            )
-        if definition.respondents and respondent not in definition.respondents:
-            raise InvalidInput(
-                f"unknown respondent {respondent!r}; choose one of: "
-                f"{', '.join(sorted(definition.respondents))}"
-            )
-        if region is None and respondent in definition.respondents:
-            region = definition.respondents[respondent].region
         moment = self._now(at)
-        event_payload = _json_payload(payload)
-        extra = _json_payload(data)
-        context = self._context(definition.workflow, definition.version)
 
         def attempt() -> str:
             with write_transaction(self.database) as connection:
-                return file_dossier(
+                return self.file_within(
                     connection,
-                    context,
+                    workflow,
                     actor=actor,
                     complainant=complainant,
                     subject=subject,
@@ -267,12 +275,68 @@ class Engine:
                     urgent=urgent,
                     reference=reference,
                     external_reference=external_reference,
-                    data=extra,
-                    payload=event_payload,
+                    data=data,
+                    payload=payload,
                     at=moment,
                 )
 
         return self.get(retry_when_locked(attempt))
+
+    def file_within(
+        self,
+        connection: Connection,
+        workflow: str,
+        *,
+        actor: Actor,
+        complainant: Complainant,
+        subject: str,
+        at: datetime,
+        respondent: str | None = None,
+        region: str | None = None,
+        urgent: bool = False,
+        reference: str | None = None,
+        external_reference: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> str:
+        """File a dossier inside the caller's write transaction and return its reference.
+
+        Call :meth:`check_schema` once before, outside any transaction: on SQLite a first
+        schema check inside the caller's write transaction would wait on that transaction.
+        """
+        compiled = self.workflow(workflow)
+        definition = compiled.definition
+        if actor.role not in definition.roles:
+            raise InvalidInput(
+                f"unknown role {actor.role!r}; roles of {workflow!r}: "
+                f"{', '.join(sorted(definition.roles))}"
+            )
+        if (
+            respondent is not None
+            and definition.respondents
+            and respondent not in definition.respondents
+        ):
+            raise InvalidInput(
+                f"unknown respondent {respondent!r}; choose one of: "
+                f"{', '.join(sorted(definition.respondents))}"
+            )
+        if region is None and respondent is not None and respondent in definition.respondents:
+            region = definition.respondents[respondent].region
+        return file_dossier(
+            connection,
+            self._context(definition.workflow, definition.version),
+            actor=actor,
+            complainant=complainant,
+            subject=subject,
+            respondent=respondent,
+            region=region,
+            urgent=urgent,
+            reference=reference,
+            external_reference=external_reference,
+            data=_json_payload(data),
+            payload=_json_payload(payload),
+            at=ensure_utc(at),
+        )
 
     def fire(
         self,
@@ -290,61 +354,88 @@ class Engine:
         otherwise to the version read at the start of the transaction. Either way a lost race
         raises ConcurrencyError and writes nothing.
         """
-        self._ready()
         moment = self._now(at)
         event_payload = _json_payload(payload)
 
         def attempt() -> Dossier:
             with write_transaction(self.database) as connection:
-                row, snapshot = load_snapshot(connection, reference)
-                if expected_version is not None and row.version != expected_version:
-                    raise ConcurrencyError(reference, expected_version, row.version)
-                context = self._context(row.workflow, row.workflow_version)
-                transition = context.workflow.check_fire(
-                    reference=reference,
-                    state=row.state,
-                    event=event,
-                    actor=actor,
-                    payload=event_payload,
-                    guards=self._guards,
-                    data=row.data,
-                )
-                extra = self._column_changes(context, event_payload)
-                if transition.extends is not None:
-                    extend_deadline(
-                        connection,
-                        context,
-                        row,
-                        name=transition.extends,
-                        extra=_extension(event_payload),
-                        at=moment,
-                        reason=str(event_payload.get("reason", event_payload.get("comment", ""))),
-                    )
-                if context.workflow.is_final(transition.dest):
-                    extra["closed_at"] = moment
-                    if "outcome" in event_payload:
-                        extra["outcome"] = str(event_payload["outcome"])
-                apply_step(
+                return self.fire_within(
                     connection,
-                    context,
-                    row,
-                    trigger=event,
-                    to_state=transition.dest,
+                    reference,
+                    event,
                     actor=actor,
                     payload=event_payload,
+                    expected_version=expected_version,
                     at=moment,
-                    letters=transition.letters,
-                    extra_values=extra,
-                )
-                return replace(
-                    snapshot,
-                    state=transition.dest,
-                    version=row.version + 1,
-                    updated_at=moment,
-                    **extra,
                 )
 
         return retry_when_locked(attempt)
+
+    def fire_within(
+        self,
+        connection: Connection,
+        reference: str,
+        event: str,
+        *,
+        actor: Actor,
+        at: datetime,
+        payload: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Dossier:
+        """Fire ``event`` inside the caller's write transaction; see :meth:`fire`.
+
+        An error leaves the caller's transaction to roll back (or its savepoint).
+        """
+        self._ready()
+        moment = ensure_utc(at)
+        event_payload = _json_payload(payload)
+        row, snapshot = load_snapshot(connection, reference)
+        if expected_version is not None and row.version != expected_version:
+            raise ConcurrencyError(reference, expected_version, row.version)
+        context = self._context(row.workflow, row.workflow_version)
+        transition = context.workflow.check_fire(
+            reference=reference,
+            state=row.state,
+            event=event,
+            actor=actor,
+            payload=event_payload,
+            guards=self._guards,
+            data=row.data,
+        )
+        extra = self._column_changes(context, event_payload)
+        if transition.extends is not None:
+            extend_deadline(
+                connection,
+                context,
+                row,
+                name=transition.extends,
+                extra=_extension(event_payload),
+                at=moment,
+                reason=str(event_payload.get("reason", event_payload.get("comment", ""))),
+            )
+        if context.workflow.is_final(transition.dest):
+            extra["closed_at"] = moment
+            if "outcome" in event_payload:
+                extra["outcome"] = _outcome(context, transition.dest, event_payload["outcome"])
+        apply_step(
+            connection,
+            context,
+            row,
+            trigger=event,
+            to_state=transition.dest,
+            actor=actor,
+            payload=event_payload,
+            at=moment,
+            letters=transition.letters,
+            extra_values=extra,
+        )
+        return replace(
+            snapshot,
+            state=transition.dest,
+            version=row.version + 1,
+            updated_at=moment,
+            **extra,
+        )
 
     @staticmethod
     def _column_changes(context: StepContext, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -458,18 +549,22 @@ class Engine:
     # -- reading ----------------------------------------------------------------------
 
     def get(self, reference: str) -> Dossier:
+        self._ready()
         with read_transaction(self.database) as connection:
             return queries.get_dossier(connection, reference)
 
     def history(self, reference: str) -> list[Event]:
+        self._ready()
         with read_transaction(self.database) as connection:
             return load_history(connection, queries.dossier_id(connection, reference))
 
     def deadlines(self, reference: str) -> list[Deadline]:
+        self._ready()
         with read_transaction(self.database) as connection:
             return queries.list_deadlines(connection, reference)
 
     def letters(self, reference: str) -> list[Letter]:
+        self._ready()
         with read_transaction(self.database) as connection:
             return queries.list_letters(connection, reference)
 
@@ -480,6 +575,7 @@ class Engine:
 
     def verify(self, reference: str | None = None) -> VerifyResult:
         """Recompute the event hash chains of one dossier or of all; stream, keep nothing."""
+        self._ready()
         dossier_count = 0
         event_count = 0
         broken: list[tuple[str, int, str]] = []
@@ -505,11 +601,23 @@ class Engine:
         return names
 
     def references(self, *, state: str | None = None, limit: int = 100) -> list[str]:
-        query = select(dossiers.c.reference).order_by(dossiers.c.id).limit(limit)
-        if state is not None:
-            query = query.where(dossiers.c.state == state)
+        """Return dossier references in filing order, optionally only those in ``state``."""
+        return [dossier.reference for dossier in self.dossiers(state=state, limit=limit)]
+
+    def dossiers(
+        self,
+        *,
+        state: str | None = None,
+        respondent: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+    ) -> list[Dossier]:
+        """Return up to ``limit`` dossiers in filing order, filtered by the given columns."""
+        self._ready()
         with read_transaction(self.database) as connection:
-            return list(connection.execute(query).scalars())
+            return queries.list_dossiers(
+                connection, state=state, respondent=respondent, workflow=workflow, limit=limit
+            )
 
     # -- scheduling -------------------------------------------------------------------
 

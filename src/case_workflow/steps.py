@@ -8,7 +8,7 @@ so that the caller's single commit makes the whole step visible at once, or none
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,19 +41,43 @@ from case_workflow.store.schedule import (
 )
 from case_workflow.store.tables import deadlines
 
-__all__ = ["StepContext", "apply_step", "extend_deadline"]
+__all__ = ["AppliedStep", "StepContext", "StepHook", "apply_step", "extend_deadline"]
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedStep:
+    """Record of one written step: the dossier as read before it, its event and its inputs."""
+
+    dossier: DossierRow
+    event: AppendedEvent
+    trigger: str
+    from_state: str | None
+    to_state: str
+    actor: Actor
+    payload: Mapping[str, Any]
+    at: datetime
+
+
+StepHook = Callable[[Connection, "StepContext", AppliedStep], None]
+"""A callable run inside a step's transaction after the step is written (for example to add
+an exchange outbox row). An exception it raises rolls the whole step back."""
+
+
 @dataclass(frozen=True)
 class StepContext:
-    """Compiled workflow, calendar, zone and renderer of one workflow version, built once."""
+    """Compiled workflow, calendar, zone and renderer of one workflow version, built once.
+
+    ``hooks`` is shared with the engine that built the context, so hooks registered later
+    reach contexts built earlier.
+    """
 
     workflow: CompiledWorkflow
     calendar: WorkingCalendar
     zone: ZoneInfo
     renderer: LetterRenderer
+    hooks: Sequence[StepHook] = ()
 
 
 def apply_step(
@@ -106,6 +130,19 @@ def apply_step(
             names=names,
             deadline=deadline,
         )
+    if context.hooks:
+        applied = AppliedStep(
+            dossier=dossier,
+            event=event,
+            trigger=trigger,
+            from_state=None if creation else dossier.state,
+            to_state=to_state,
+            actor=actor,
+            payload=payload,
+            at=at,
+        )
+        for hook in context.hooks:
+            hook(connection, context, applied)
     if entered:
         log.info(
             "dossier %s: %s -> %s by %s (%s)",

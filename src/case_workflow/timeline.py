@@ -189,6 +189,17 @@ _HEADINGS = {
 }
 
 
+_STATUS_WORDS = {
+    "fr": {
+        "running": "en cours",
+        "paused": "suspendu",
+        "met": "respecté",
+        "missed": "dépassé",
+        "cancelled": "annulé",
+    },
+}
+
+
 def explain_deadline(
     context: StepContext, deadline: Deadline, history: Sequence[Event], language: str = "en"
 ) -> str:
@@ -198,11 +209,8 @@ def explain_deadline(
             f"unknown explanation language {language!r}; use one of: {', '.join(_HEADINGS)}"
         )
     headings = _HEADINGS[language]
-    lines = [
-        headings["title"].format(
-            name=deadline.name, status=deadline.status.value, state=deadline.state
-        )
-    ]
+    status = _STATUS_WORDS.get(language, {}).get(deadline.status.value, deadline.status.value)
+    lines = [headings["title"].format(name=deadline.name, status=status, state=deadline.state)]
     rule = context.workflow.deadline_of(deadline.state)
     if rule is None or deadline.rule == DUE_FROM_RULE:
         lines.append(headings["due_from"].format(due=deadline.due_at.isoformat()))

@@ -135,6 +135,19 @@ def check_role_institutions(definition: WorkflowDefinition, document: Document) 
             )
 
 
+def check_system_role(definition: WorkflowDefinition, document: Document) -> None:
+    """Check that ``system_role``, the role of sweeps and calendar changes, is a declared role."""
+    if definition.system_role not in definition.roles:
+        raise document.error(
+            ("system_role",) if "system_role" in document.data else ("roles",),
+            f"system role {definition.system_role!r} is not among the roles: "
+            f"{_choices(list(definition.roles))}",
+            value=definition.system_role,
+            fix=f"declare '{definition.system_role}: {{institution: ...}}' under 'roles', "
+            "or set 'system_role' to one of the roles",
+        )
+
+
 def check_deadline_actions(definition: WorkflowDefinition, document: Document) -> None:
     """Check that every deadline has a reminder or escalation level, and its events can fire.
 
@@ -198,8 +211,9 @@ def check_due_from_fields(definition: WorkflowDefinition, document: Document) ->
 def check_extensions(definition: WorkflowDefinition, document: Document) -> None:
     """Check that an ``extends`` transition leaves only states where that deadline runs.
 
-    A deadline runs in the state that defines it and in the states that pause it. The extra
-    time comes from the payload field ``extension``, so the transition must require it.
+    A deadline's clock runs only in the state that defines it (a pausing state stops it), and
+    only a running deadline can be extended. The extra time comes from the payload field
+    ``extension``, so the transition must require it.
     """
     for index, transition in enumerate(definition.transitions):
         name = transition.extends
@@ -208,7 +222,7 @@ def check_extensions(definition: WorkflowDefinition, document: Document) -> None
         running = [
             state
             for state, spec in definition.states.items()
-            if (spec.deadline is not None and spec.deadline.name == name) or name in spec.pauses
+            if spec.deadline is not None and spec.deadline.name == name
         ]
         outside = [state for state in transition.source if state not in running]
         if outside:
@@ -392,6 +406,7 @@ CHECKS: tuple[Check, ...] = (
     check_transition_states,
     check_transition_roles,
     check_role_institutions,
+    check_system_role,
     check_final_states_have_no_exits,
     check_outcomes_on_final_states,
     check_no_unreachable_states,

@@ -301,6 +301,7 @@ def iter_chain_breaks(
             dossiers.c.reference,
             dossiers.c.last_hash,
             dossiers.c.event_count,
+            dossiers.c.state.label("dossier_state"),
             events.c.seq,
             events.c.trigger,
             events.c.from_state,
@@ -322,11 +323,18 @@ def iter_chain_breaks(
     expected_prev = GENESIS_HASH
     expected_seq = 1
     count = 0
-    tail: tuple[str, str, int] | None = None
+    last_state: str | None = None
+    tail: tuple[str, str, int, str] | None = None
 
     def finish() -> Iterator[tuple[str, int, str] | int]:
         if tail is not None:
-            ref, last_hash, event_count = tail
+            ref, last_hash, event_count, state = tail
+            if state != last_state:
+                yield (
+                    ref,
+                    expected_seq - 1,
+                    f"dossier's state {state!r} differs from its last event's {last_state!r}",
+                )
             if event_count != expected_seq - 1:
                 yield (
                     ref,
@@ -342,7 +350,7 @@ def iter_chain_breaks(
             yield from finish()
             current = row.reference
             expected_prev, expected_seq, count = GENESIS_HASH, 1, 0
-            tail = (row.reference, row.last_hash, row.event_count)
+            tail = (row.reference, row.last_hash, row.event_count, row.dossier_state)
         count += 1
         if row.seq != expected_seq:
             yield (row.reference, row.seq, f"expected event {expected_seq}, found {row.seq}")
@@ -366,4 +374,5 @@ def iter_chain_breaks(
             yield (row.reference, row.seq, "hash does not match the event's content")
         expected_prev = row.hash
         expected_seq += 1
+        last_state = row.to_state
     yield from finish()

@@ -16,7 +16,7 @@ from case_workflow.records import (
 from case_workflow.store.history import to_dossier
 from case_workflow.store.tables import deadline_actions, deadlines, dossiers, events, letters
 
-__all__ = ["dossier_id", "get_dossier", "list_deadlines", "list_letters"]
+__all__ = ["dossier_id", "get_dossier", "list_deadlines", "list_dossiers", "list_letters"]
 
 
 def dossier_id(connection: Connection, reference: str) -> int:
@@ -104,3 +104,21 @@ def list_letters(connection: Connection, reference: str) -> list[Letter]:
         )
         for row in rows
     ]
+
+
+def list_dossiers(
+    connection: Connection,
+    *,
+    state: str | None,
+    respondent: str | None,
+    workflow: str | None,
+    limit: int,
+) -> list[Dossier]:
+    query = select(dossiers).order_by(dossiers.c.id).limit(limit)
+    if state is not None:
+        query = query.where(dossiers.c.state == state)
+    if respondent is not None:
+        query = query.where(dossiers.c.respondent == respondent)
+    if workflow is not None:
+        query = query.where(dossiers.c.workflow == workflow)
+    return [to_dossier(row) for row in connection.execute(query)]

@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from case_workflow.errors import StoreError
+from case_workflow.store.database import READ_ONLY
 
 __all__ = ["check_schema", "current_revision", "head_revision", "upgrade"]
 
@@ -39,7 +40,9 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with engine.connect() as plain:
+        # Read-only, so that on SQLite the check never waits for the write lock.
+        connection = plain.execution_options(**{READ_ONLY: True})
         context = MigrationContext.configure(connection, opts={"version_table": _VERSION_TABLE})
         return context.get_current_revision()
 
