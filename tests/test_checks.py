@@ -110,7 +110,7 @@ CASES: dict[str, Case] = {
         "reply}",
         "reply",
         "extends deadline 'reply', which does not run in state(s) expired; "
-        "it runs in: waiting, paused",
+        "it runs in: waiting",
     ),
     "pauses_unknown_deadline": Case(
         (("pauses: [reply]", "pauses: [replies]"),),
@@ -203,3 +203,20 @@ def test_every_check_is_run() -> None:
     assert len(names) == len(CHECKS)
     assert "check_no_trap_states" in names
     assert "check_calendar" in names
+
+
+def test_system_role_must_be_declared(tmp_path: Path) -> None:
+    path = tmp_path / "no_system.yaml"
+    path.write_text(
+        "workflow: x\nversion: 1\ntimezone: Africa/Casablanca\n"
+        "calendar: ma-public-administration\nlanguages: [fr]\n"
+        "roles:\n  agent: {institution: office}\n"
+        "states:\n  a: {initial: true}\n  b: {final: true}\n"
+        "transitions:\n  - {event: go, from: a, to: b, roles: [agent]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidDefinition) as raised:
+        load_workflow(path)
+    assert raised.value.value == "system"
+    assert raised.value.line == 7
+    assert "under 'roles'" in str(raised.value)

@@ -138,8 +138,9 @@ def check_role_institutions(definition: WorkflowDefinition, document: Document) 
 def check_system_role(definition: WorkflowDefinition, document: Document) -> None:
     """Check that ``system_role``, the role of sweeps and calendar changes, is a declared role."""
     if definition.system_role not in definition.roles:
+        declared = ("system_role",) in document.marks.keys
         raise document.error(
-            ("system_role",) if "system_role" in document.data else ("roles",),
+            ("system_role",) if declared else ("roles",),
             f"system role {definition.system_role!r} is not among the roles: "
             f"{_choices(list(definition.roles))}",
             value=definition.system_role,
