@@ -2,28 +2,36 @@
 
 Each batch of due actions is claimed and acted on in one transaction: the action is marked
 done, the dossier changes (with its event), and the letters and outbox rows are written, or
-nothing is. A crash anywhere leaves the actions pending for the next sweep; the unique key
-(deadline, kind, level) and the ``pending`` condition make a replay harmless.
+nothing is. A crash anywhere leaves the batch's actions pending for the next sweep; the unique
+key (deadline, kind, level) and the ``pending`` condition make a replay harmless.
+
+Actions are taken in due order (``fire_at``, then id), so a sweep that runs after days of
+downtime acts on a dossier's reminder before its escalation levels. On PostgreSQL any number
+of sweepers may run at once: each batch locks its actions and their dossiers with
+``FOR UPDATE SKIP LOCKED``, so a sweeper passes over what another one holds. On SQLite the
+batch's ``BEGIN IMMEDIATE`` takes the database's write lock and other writers wait for it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Row, select
 
-from case_workflow.errors import ConcurrencyError
+from case_workflow.errors import ConcurrencyError, DossierNotFound
 from case_workflow.notifications import DeadlineInfo
 from case_workflow.records import ActionKind, ActionStatus
 from case_workflow.states import Actor
 from case_workflow.steps import StepContext, apply_step
 from case_workflow.store.database import retry_when_locked, write_transaction
-from case_workflow.store.history import load_dossier
+from case_workflow.store.history import DossierRow, load_dossier
 from case_workflow.store.schedule import DueAction, claim_due_actions, mark_action
-from case_workflow.store.tables import deadlines
+from case_workflow.store.tables import deadlines, dossiers
 
 __all__ = ["SweepCounts", "sweep_due_actions"]
 
@@ -47,7 +55,17 @@ def sweep_due_actions(
     """Act on every action due at ``now`` that no other sweeper holds, in due order."""
     counts = SweepCounts()
     while True:
-        claimed = retry_when_locked(lambda: _sweep_batch(engine, contexts, now, batch_size, counts))
+        try:
+            claimed = retry_when_locked(
+                lambda: _sweep_batch(engine, contexts, now, batch_size, counts)
+            )
+        except ConcurrencyError as error:
+            # The claim locks each dossier (PostgreSQL) or the database (SQLite), so no other
+            # writer can move a claimed dossier. If one did, the whole batch was rolled back
+            # and its actions stay pending for the next run.
+            counts.retried += 1
+            log.warning("sweep stopped: %s; the batch's actions stay pending", error)
+            return counts
         if claimed < batch_size:
             return counts
 
@@ -62,34 +80,61 @@ def _sweep_batch(
     batch = SweepCounts()
     with write_transaction(engine) as connection:
         due = claim_due_actions(connection, now=now, limit=batch_size)
+        if not due:
+            return 0
+        # Read the batch's deadlines and dossiers in two statements instead of two per action.
+        # A dossier with another action later in the batch is read again after each step.
+        deadline_rows = _load_deadlines(connection, {action.deadline_id for action in due})
+        dossier_rows = _load_dossiers(connection, {action.dossier_id for action in due})
+        remaining = Counter(action.dossier_id for action in due)
         for action in due:
-            savepoint = connection.begin_nested()
-            try:
-                _act(connection, contexts, action, now, batch)
-            except ConcurrencyError:
-                # The claim locks the dossier row, so this should not happen. If it does, the
-                # action stays pending for the next batch and the sweep goes on.
-                savepoint.rollback()
-                batch.retried += 1
-                log.warning("sweep lost a race on dossier #%d; retrying later", action.dossier_id)
-            else:
-                savepoint.commit()
+            remaining[action.dossier_id] -= 1
+            dossier = dossier_rows[action.dossier_id]
+            acted = _act(
+                connection, contexts, action, dossier, deadline_rows[action.deadline_id], now, batch
+            )
+            if acted and remaining[action.dossier_id] > 0:
+                dossier_rows[action.dossier_id] = load_dossier(
+                    connection, dossier_id=action.dossier_id
+                )
     counts.reminders += batch.reminders
     counts.escalations += batch.escalations
     counts.skipped += batch.skipped
-    counts.retried += batch.retried
     counts.letters += batch.letters
-    return len(due) if batch.retried == 0 else 0
+    return len(due)
+
+
+_DOSSIER_COLUMNS = [dossiers.c[field.name] for field in fields(DossierRow)]
+
+
+def _load_dossiers(connection: Connection, ids: set[int]) -> dict[int, DossierRow]:
+    rows = connection.execute(select(*_DOSSIER_COLUMNS).where(dossiers.c.id.in_(ids)))
+    loaded = {row.id: DossierRow(*row) for row in rows}
+    missing = ids - set(loaded)
+    if missing:
+        raise DossierNotFound(f"#{min(missing)}")
+    return loaded
+
+
+def _load_deadlines(connection: Connection, ids: set[int]) -> dict[int, Row[Any]]:
+    rows = connection.execute(
+        select(deadlines.c.id, deadlines.c.name, deadlines.c.due_at, deadlines.c.started_at).where(
+            deadlines.c.id.in_(ids)
+        )
+    )
+    return {row.id: row for row in rows}
 
 
 def _act(
     connection: Connection,
     contexts: ContextLookup,
     action: DueAction,
+    dossier: DossierRow,
+    deadline: Row[Any],
     now: datetime,
     counts: SweepCounts,
-) -> None:
-    dossier = load_dossier(connection, dossier_id=action.dossier_id)
+) -> bool:
+    """Act on one claimed action; return whether the dossier changed."""
     context = contexts(dossier.workflow, dossier.workflow_version)
 
     definition = context.workflow.definition
@@ -97,11 +142,6 @@ def _act(
     actor = Actor(
         name="sweep", role=system_role, institution=definition.roles[system_role].institution
     )
-    deadline = connection.execute(
-        select(deadlines.c.name, deadlines.c.due_at, deadlines.c.started_at).where(
-            deadlines.c.id == action.deadline_id
-        )
-    ).one()
     zone = context.zone
     days_overdue = max(
         0, (now.astimezone(zone).date() - deadline.due_at.astimezone(zone).date()).days
@@ -132,14 +172,14 @@ def _act(
         transition = context.workflow.transition(dossier.state, action.event)
         if transition is None or system_role not in transition.roles:
             note = f"event {action.event!r} not allowed in state {dossier.state!r}"
-            mark_action(connection, action.id, status=ActionStatus.SKIPPED, at=now, note=note)
-            counts.skipped += 1
-            return
+            if mark_action(connection, action.id, status=ActionStatus.SKIPPED, at=now, note=note):
+                counts.skipped += 1
+            return False
         trigger = action.event
         to_state = transition.dest
         letters += transition.letters
     if not mark_action(connection, action.id, status=ActionStatus.DONE, at=now):
-        return
+        return False
     apply_step(
         connection,
         context,
@@ -158,3 +198,4 @@ def _act(
         counts.reminders += 1
     else:
         counts.escalations += 1
+    return True
