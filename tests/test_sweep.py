@@ -11,6 +11,7 @@ import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine as SQLAlchemyEngine
@@ -406,4 +407,52 @@ def test_clerks_and_sweepers_in_threads(database_url: str, clock: SimulatedClock
             else:
                 assert engine.get(reference).state == "escalated"
         check_exactly_once(engine.database, now=LATE)
+        assert engine.verify().ok
+
+
+def test_failing_action_does_not_stop_sweep(database_url: str, tmp_path: Path) -> None:
+    """A letter template that fails at render time postpones its action; the others go on."""
+    import shutil
+
+    from case_workflow import load_workflow
+    from case_workflow.definition.loader import builtin_workflows_dir
+
+    folder = tmp_path / "workflow"
+    shutil.copytree(builtin_workflows_dir(), folder)
+    clock = SimulatedClock(datetime(2024, 1, 15, 8, 0, tzinfo=UTC))
+    with Engine(
+        database_url,
+        workflows=[load_workflow(folder / "mediator-alomrane.yaml")],
+        clock=clock,
+        create_schema=True,
+    ) as engine:
+        references = []
+        for _ in range(3):
+            reference = engine.file(
+                "mediator-alomrane",
+                actor=MEDIATOR_AGENT,
+                complainant=Complainant("Citoyen"),
+                subject="s",
+                respondent="al-omrane-rabat-sale-kenitra",
+            ).reference
+            engine.fire(reference, "start_review", actor=MEDIATOR_AGENT)
+            engine.fire(
+                reference,
+                "transmit",
+                actor=MEDIATOR_AGENT,
+                payload={"respondent": "al-omrane-rabat-sale-kenitra"},
+            )
+            references.append(reference)
+        # Break the reminder template after loading: rendering it now raises.
+        (folder / "letters" / "reminder.fr.html.j2").write_text("{{ 1 / 0 }}", encoding="utf-8")
+        result = engine.sweep(datetime(2024, 3, 20, tzinfo=UTC))
+        assert result.failed == 3
+        assert result.escalations == 3
+        for reference in references:
+            (deadline,) = engine.deadlines(reference)
+            statuses = {
+                (kind.value, status.value) for kind, _level, _at, status in deadline.actions
+            }
+            assert ("reminder", "pending") in statuses
+            assert ("escalation", "done") in statuses
         assert engine.verify().ok

@@ -462,12 +462,14 @@ class Engine:
         started = time.perf_counter()
         self.refresh_calendars()
         counts = sweep_due_actions(self.database, self._context, now=moment, batch_size=batch_size)
-        log.info(
-            "sweep at %s: %d reminders, %d escalations, %d skipped, %d letters in %.3fs",
+        # The scheduler logs the INFO line of each run; a sweep called directly logs this one.
+        log.debug(
+            "sweep at %s: %d reminders, %d escalations, %d skipped, %d failed, %d letters in %.3fs",
             moment.isoformat(),
             counts.reminders,
             counts.escalations,
             counts.skipped,
+            counts.failed,
             counts.letters,
             time.perf_counter() - started,
         )
@@ -478,6 +480,7 @@ class Engine:
             skipped=counts.skipped,
             retried=counts.retried,
             letters=counts.letters,
+            failed=counts.failed,
         )
 
     # -- calendars and explanations ---------------------------------------------------

@@ -14,11 +14,12 @@ batch's ``BEGIN IMMEDIATE`` takes the database's write lock and other writers wa
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select
@@ -30,12 +31,20 @@ from case_workflow.states import Actor
 from case_workflow.steps import StepContext, apply_step
 from case_workflow.store.database import retry_when_locked, write_transaction
 from case_workflow.store.history import DossierRow, load_dossier
-from case_workflow.store.schedule import DueAction, claim_due_actions, mark_action
+from case_workflow.store.schedule import (
+    DueAction,
+    claim_due_actions,
+    mark_action,
+    postpone_action,
+)
 from case_workflow.store.tables import deadlines, dossiers
 
 __all__ = ["SweepCounts", "sweep_due_actions"]
 
 log = logging.getLogger(__name__)
+
+# How long an action that failed on its own waits before the next sweep tries it again.
+FAILED_ACTION_DELAY = timedelta(hours=1)
 
 ContextLookup = Callable[[str, int], StepContext]
 
@@ -47,6 +56,7 @@ class SweepCounts:
     skipped: int = 0
     retried: int = 0
     letters: int = 0
+    failed: int = 0
 
 
 def sweep_due_actions(
@@ -54,10 +64,11 @@ def sweep_due_actions(
 ) -> SweepCounts:
     """Act on every action due at ``now`` that no other sweeper holds, in due order."""
     counts = SweepCounts()
+    size = batch_size
     while True:
         try:
             claimed = retry_when_locked(
-                lambda: _sweep_batch(engine, contexts, now, batch_size, counts)
+                functools.partial(_sweep_batch, engine, contexts, now, size, counts)
             )
         except ConcurrencyError as error:
             # The claim locks each dossier (PostgreSQL) or the database (SQLite), so no other
@@ -66,8 +77,37 @@ def sweep_due_actions(
             counts.retried += 1
             log.warning("sweep stopped: %s; the batch's actions stay pending", error)
             return counts
-        if claimed < batch_size:
+        except Exception as error:
+            # One bad action (a template that fails to render, a workflow changed under a
+            # dossier) must not stop every later sweep. The batch was rolled back; its actions
+            # are retried one per transaction, and the one that fails alone is postponed.
+            if size > 1:
+                log.warning("sweep batch failed (%s); retrying its actions one by one", error)
+                size = 1
+                continue
+            _postpone_first_due(engine, now, error)
+            counts.failed += 1
+            continue
+        if claimed < size:
             return counts
+
+
+def _postpone_first_due(engine: Engine, now: datetime, error: Exception) -> None:
+    """Move the first due action, which just failed alone, an hour later with the error noted."""
+    with write_transaction(engine) as connection:
+        for action in claim_due_actions(connection, now=now, limit=1):
+            postpone_action(
+                connection, action.id, until=now + FAILED_ACTION_DELAY, note=f"failed: {error}"
+            )
+            log.error(
+                "sweep failed on action %d (%s level %d) of dossier #%d: %s; retrying after %s",
+                action.id,
+                action.kind.value,
+                action.level,
+                action.dossier_id,
+                error,
+                (now + FAILED_ACTION_DELAY).isoformat(),
+            )
 
 
 def _sweep_batch(

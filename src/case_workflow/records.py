@@ -155,6 +155,7 @@ class SweepResult:
     skipped: int = 0
     retried: int = 0
     letters: int = 0
+    failed: int = 0
 
     @property
     def actions(self) -> int:

@@ -203,13 +203,14 @@ class SweepScheduler:
             return
         self.runs += 1
         log.info(
-            "sweep run %d at %s: %d reminders, %d escalations, %d skipped, %d letters, "
-            "%d retried, in %.3fs",
+            "sweep run %d at %s: %d reminders, %d escalations, %d skipped, %d failed, "
+            "%d letters, %d retried, in %.3fs",
             self.runs,
             result.now.isoformat(),
             result.reminders,
             result.escalations,
             result.skipped,
+            result.failed,
             result.letters,
             result.retried,
             time.perf_counter() - started,

@@ -26,6 +26,7 @@ __all__ = [
     "mark_action",
     "open_deadlines",
     "pause_deadline",
+    "postpone_action",
     "reschedule_deadline",
 ]
 
@@ -289,3 +290,13 @@ def mark_action(
         _MARK, {"b_id": action_id, "b_status": status.value, "b_at": at, "b_note": note}
     )
     return result.rowcount == 1
+
+
+def postpone_action(connection: Connection, action_id: int, *, until: datetime, note: str) -> None:
+    """Move a pending action's ``fire_at`` to ``until`` and record why (the note is cut short)."""
+    connection.execute(
+        update(deadline_actions)
+        .where(deadline_actions.c.id == action_id)
+        .where(deadline_actions.c.status == ActionStatus.PENDING.value)
+        .values(fire_at=until, note=note[:1000])
+    )
