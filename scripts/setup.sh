@@ -12,6 +12,7 @@ debian_packages=(
     libpangoft2-1.0-0
     libharfbuzz0b
     poppler-utils       # pdftotext and pdftoppm, used by the tests
+    chromium            # headless browser for the dashboard tests
 )
 missing=()
 for package in "${debian_packages[@]}"; do

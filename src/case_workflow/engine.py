@@ -185,6 +185,10 @@ class Engine:
                 f"unknown workflow {name!r}; loaded workflows: {', '.join(sorted(self._latest))}"
             ) from None
 
+    def workflows(self) -> list[CompiledWorkflow]:
+        """Return the latest loaded version of each workflow, in loading order."""
+        return list(self._latest.values())
+
     @property
     def default_timezone(self) -> str:
         """Time zone of the first workflow loaded, used for schedules and reports."""

@@ -103,6 +103,6 @@ def schema() -> None:
 def main() -> None:
     """Run the command line (the ``case-workflow`` console script)."""
     # Importing the command modules registers their commands on ``app``.
-    from case_workflow.cli import calendar, dossiers, runs  # noqa: F401
+    from case_workflow.cli import calendar, dossiers, monitoring, outbox, runs  # noqa: F401
 
     app()

@@ -95,6 +95,24 @@ def fire(
     )
 
 
+@app.command("list", help=_("List dossiers in filing order."))
+def list_dossiers(
+    state: Annotated[str | None, typer.Option(help=_("Only dossiers in this state."))] = None,
+    respondent: Annotated[str | None, typer.Option(help=_("Only this respondent."))] = None,
+    workflow: Annotated[str | None, typer.Option(help=_("Only this workflow."))] = None,
+    limit: Annotated[int, typer.Option(help=_("How many dossiers at most."))] = 100,
+    database: DatabaseOption = DEFAULT_URL,
+    workflows: WorkflowsOption = None,
+) -> None:
+    with reported_errors(), open_engine(database, workflows) as engine:
+        found = engine.dossiers(state=state, respondent=respondent, workflow=workflow, limit=limit)
+    for dossier in found:
+        typer.echo(
+            f"{dossier.reference}  {dossier.state:<24}  {dossier.respondent or '-':<32}  "
+            f"{dossier.escalation_level}  {dossier.filed_at.date().isoformat()}"
+        )
+
+
 @app.command(help=_("Show a dossier: state, deadlines, history and letters."))
 def show(
     reference: Annotated[str, typer.Argument(help=_("Dossier reference."))],
@@ -193,6 +211,10 @@ def scheduler(
         str | None,
         typer.Option(help=_("Time zone of a cron schedule (default: the first workflow's).")),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help=_("Serve Prometheus metrics at http://127.0.0.1:PORT/metrics.")),
+    ] = None,
     database: DatabaseOption = DEFAULT_URL,
     workflows: WorkflowsOption = None,
 ) -> None:
@@ -203,7 +225,20 @@ def scheduler(
     )
     with reported_errors(), open_engine(database, workflows) as engine:
         zone_name = timezone or engine.default_timezone
-        runner = SweepScheduler(engine, schedule=schedule, timezone=zone_name, background=False)
-        runner.run_now()
+        after_sweep = None
+        if metrics_port is not None:
+            from case_workflow.metrics import SweepMetrics
+
+            metrics = SweepMetrics(engine)
+            metrics.serve(metrics_port)
+            after_sweep = metrics.record_sweep
+        runner = SweepScheduler(
+            engine,
+            schedule=schedule,
+            timezone=zone_name,
+            background=False,
+            after_sweep=after_sweep,
+        )
+        # The scheduler's first run is at start-up: a catch-up after any downtime.
         runner.start()
     typer.echo(_("scheduler stopped"))

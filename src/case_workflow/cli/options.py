@@ -40,9 +40,18 @@ WorkflowsOption = Annotated[
 DEFAULT_WORKFLOW = "mediator-alomrane"
 
 
+def _is_workflow_file(text: str) -> bool:
+    """Tell a workflow definition from other YAML files shipped beside it (exchange mappings)."""
+    return any(line.startswith("workflow:") for line in text.splitlines())
+
+
 def shipped_workflow_names() -> list[str]:
     """Return the shipped workflows, the default one first (it sets the default time zone)."""
-    names = sorted(path.stem for path in builtin_workflows_dir().glob("*.yaml"))
+    names = sorted(
+        path.stem
+        for path in builtin_workflows_dir().glob("*.yaml")
+        if _is_workflow_file(path.read_text(encoding="utf-8"))
+    )
     return sorted(names, key=lambda name: name != DEFAULT_WORKFLOW)
 
 
@@ -54,12 +63,18 @@ def open_engine(
     create_schema: bool = False,
 ) -> Engine:
     """Build an engine on ``database`` with the given workflows (all shipped ones by default)."""
-    return Engine(
+    engine = Engine(
         database,
         workflows=workflows or shipped_workflow_names(),
         clock=clock,
         create_schema=create_schema,
     )
+    try:
+        engine.check_schema()
+    except BaseException:
+        engine.close()
+        raise
+    return engine
 
 
 def parse_instant(

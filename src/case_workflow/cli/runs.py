@@ -31,9 +31,12 @@ def _progress(description: str, total: int | None) -> Iterator[Callable[[int], N
     if not sys.stderr.isatty():
         yield lambda _done: None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    # Drawn on standard error, the stream checked above, so that standard output stays clean
+    # for the printed file names even on a terminal.
+    with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda done: bar.update(task, completed=done)
 
@@ -84,20 +87,22 @@ def report(
             filed_from=_parse_date(filed_from, "--filed-from"),
             filed_to=_parse_date(filed_to, "--filed-to"),
         )
-        built = build_report(
-            engine.database,
-            as_of=moment or engine.clock.now(),
-            timezone=timezone,
-            deadline_name=deadline,
-            filters=filters,
-        )
-        paths = write_report(
-            built,
-            output,
-            languages=language or ["fr"],
-            formats=output_format or ["html", "csv", "json"],
-            respondent_names=engine.respondent_names(language[0] if language else "fr"),
-        )
+        # A spinner on a terminal: over a large store the queries take seconds.
+        with _progress(_("building the report"), None):
+            built = build_report(
+                engine.database,
+                as_of=moment or engine.clock.now(),
+                timezone=timezone,
+                deadline_name=deadline,
+                filters=filters,
+            )
+            paths = write_report(
+                built,
+                output,
+                languages=language or ["fr"],
+                formats=output_format or ["html", "csv", "json"],
+                respondent_names=engine.respondent_names(language[0] if language else "fr"),
+            )
     for path in paths:
         typer.echo(str(path))
 
@@ -155,7 +160,22 @@ def demo(
     database: Annotated[
         str | None, typer.Option("--db", help=_("Database URL (default: OUTPUT/demo.db, new)."))
     ] = None,
+    two_sides: Annotated[
+        bool,
+        typer.Option(
+            "--two-sides",
+            help=_("Run the Mediator and Al Omrane engines side by side, exchanging messages."),
+        ),
+    ] = False,
 ) -> None:
+    if two_sides:
+        from case_workflow.exchange.demo import run_two_sided_demo
+
+        with reported_errors():
+            two_sided = run_two_sided_demo(output, dossiers=min(dossiers, 200), seed=seed)
+        typer.echo(two_sided.summary())
+        return
+
     from case_workflow.demo import run_demo
 
     with reported_errors(), _progress(_("simulating"), None) as advance:

@@ -136,6 +136,7 @@ def _build(
     answered = on_time + late
     open_by_state, aging = _open_figures(connection, scope)
     overdue = _overdue_figures(connection, scope)
+    median, p90 = _percentiles(connection, scope, answered, (Fraction(1, 2), Fraction(9, 10)))
     return EscalationReport(
         as_of=scope.as_of,
         generated_for=scope.filters,
@@ -150,8 +151,8 @@ def _build(
         answered_on_time=on_time,
         answered_late=late,
         on_time_rate=on_time / answered if answered else None,
-        median_answer_days=_percentile(connection, scope, answered, Fraction(1, 2)),
-        p90_answer_days=_percentile(connection, scope, answered, Fraction(9, 10)),
+        median_answer_days=median,
+        p90_answer_days=p90,
         monthly=monthly_rows(connection, scope, months),
         escalated=_overdue_list(connection, scope, top) if overdue.total else [],
         escalated_total=overdue.total,
@@ -163,13 +164,11 @@ def _open_figures(
     connection: Connection, scope: Scope
 ) -> tuple[dict[str, int], list[tuple[str, int]]]:
     """Count open dossiers per state and per age bucket in one grouped query."""
-    state = scope.state_at()
     inner = (
         select(
-            state.c.state,
+            scope.state_at_as_of().label("state"),
             scope.bucket_index(dossiers.c.filed_at, AGING_BUCKETS).label("bucket"),
         )
-        .select_from(dossiers.join(state, state.c.dossier_id == dossiers.c.id))
         .where(*scope.dossier_conditions(), scope.open_dossier())
         .subquery("open_dossiers")
     )
@@ -179,6 +178,9 @@ def _open_figures(
     by_state: Counter[str] = Counter()
     by_bucket: Counter[int] = Counter()
     for state_name, bucket, count in connection.execute(query):
+        if state_name is None:
+            # No event by as_of, which a dossier filed by then cannot lack: not counted.
+            continue
         by_state[state_name] += count
         by_bucket[bucket] += count
     return dict(sorted(by_state.items())), _bucket_counts(by_bucket, AGING_BUCKETS)
@@ -200,19 +202,14 @@ def _overdue_figures(connection: Connection, scope: Scope) -> _OverdueFigures:
     respondents, regions, levels and buckets, not by the number of dossiers.
     """
     overdue = scope.overdue()
-    level = scope.escalation_level()
     inner = (
         select(
             dossiers.c.respondent,
             dossiers.c.region,
-            func.coalesce(level.c.level, 0).label("level"),
+            scope.escalation_level_of(overdue.c.dossier_id).label("level"),
             scope.bucket_index(overdue.c.due_at, OVERDUE_BUCKETS).label("bucket"),
         )
-        .select_from(
-            overdue.join(dossiers, dossiers.c.id == overdue.c.dossier_id).outerjoin(
-                level, level.c.dossier_id == overdue.c.dossier_id
-            )
-        )
+        .select_from(overdue.join(dossiers, dossiers.c.id == overdue.c.dossier_id))
         .subquery("overdue_dossiers")
     )
     keys = (inner.c.respondent, inner.c.region, inner.c.level, inner.c.bucket)
@@ -248,21 +245,16 @@ def _overdue_list(connection: Connection, scope: Scope, top: int) -> list[Escala
     if top == 0:
         return []
     overdue = scope.overdue()
-    level = scope.escalation_level()
     query = (
         select(
             dossiers.c.reference,
             dossiers.c.respondent,
             dossiers.c.region,
-            func.coalesce(scope.state_of_dossier(), "").label("state"),
-            func.coalesce(level.c.level, 0).label("level"),
+            func.coalesce(scope.state_at_as_of(), "").label("state"),
+            scope.escalation_level_of(overdue.c.dossier_id).label("level"),
             overdue.c.due_at,
         )
-        .select_from(
-            overdue.join(dossiers, dossiers.c.id == overdue.c.dossier_id).outerjoin(
-                level, level.c.dossier_id == overdue.c.dossier_id
-            )
-        )
+        .select_from(overdue.join(dossiers, dossiers.c.id == overdue.c.dossier_id))
         # The earliest due time is the most days overdue.
         .order_by(overdue.c.due_at, dossiers.c.reference)
         .limit(top)
@@ -288,39 +280,58 @@ def _answered(connection: Connection, scope: Scope) -> tuple[int, int]:
 
     query = (
         select(tally(DeadlineStatus.MET), tally(DeadlineStatus.MISSED))
-        .select_from(deadlines.join(dossiers, dossiers.c.id == deadlines.c.dossier_id))
-        .where(*scope.dossier_conditions(), *scope.answered())
+        .select_from(scope.deadline_source())
+        .where(*scope.deadline_dossier_conditions(), *scope.answered())
     )
     on_time, late = connection.execute(query).one()
     return int(on_time), int(late)
 
 
-def _percentile(
-    connection: Connection, scope: Scope, count: int, fraction: Fraction
-) -> float | None:
-    """Return the answer-days percentile by linear interpolation (PostgreSQL percentile_cont).
+def _percentiles(
+    connection: Connection, scope: Scope, count: int, fractions: tuple[Fraction, ...]
+) -> list[float | None]:
+    """Return answer-days percentiles by linear interpolation (PostgreSQL percentile_cont).
 
-    SQLite has no percentile aggregate, so the database sorts and returns the one or two rows
-    around the position ``fraction * (count - 1)``.
+    SQLite has no percentile aggregate, so the database numbers the sorted durations once
+    (row_number) and returns only the one or two rows around each position
+    ``fraction * (count - 1)``.
     """
     if count == 0:
-        return None
-    position = fraction * (count - 1)
-    below = int(position)
-    weight = position - below
+        return [None for _fraction in fractions]
     duration = days_between(deadlines.c.started_at, deadlines.c.closed_at)
-    query = (
-        select(duration.label("days"))
-        .select_from(deadlines.join(dossiers, dossiers.c.id == deadlines.c.dossier_id))
-        .where(*scope.dossier_conditions(), *scope.answered())
-        .order_by(duration)
-        .offset(below)
-        .limit(2 if weight else 1)
+    ranked = (
+        select(
+            duration.label("days"),
+            func.row_number().over(order_by=duration).label("position"),
+        )
+        .select_from(scope.deadline_source())
+        .where(*scope.deadline_dossier_conditions(), *scope.answered())
+        .subquery("ranked")
     )
-    values = [float(value) for value in connection.execute(query).scalars()]
-    if not weight:
-        return _round_days(values[0])
-    return _round_days(values[0] + float(weight) * (values[1] - values[0]))
+    wanted: set[int] = set()
+    for fraction in fractions:
+        position = fraction * (count - 1)
+        # row_number counts from 1.
+        wanted.update({int(position) + 1, min(int(position) + 2, count)})
+    values = dict(
+        connection.execute(
+            select(ranked.c.position, ranked.c.days).where(ranked.c.position.in_(sorted(wanted)))
+        )
+        .tuples()
+        .all()
+    )
+    results: list[float | None] = []
+    for fraction in fractions:
+        position = fraction * (count - 1)
+        below = int(position)
+        weight = position - below
+        low = float(values[below + 1])
+        if not weight:
+            results.append(_round_days(low))
+            continue
+        high = float(values[below + 2])
+        results.append(_round_days(low + float(weight) * (high - low)))
+    return results
 
 
 def _round_days(days: float) -> float:
@@ -332,8 +343,8 @@ def _round_days(days: float) -> float:
 def _estimated(connection: Connection, scope: Scope) -> int:
     query = (
         select(func.count())
-        .select_from(deadlines.join(dossiers, dossiers.c.id == deadlines.c.dossier_id))
-        .where(*scope.dossier_conditions(), *scope.deadline_conditions())
+        .select_from(scope.deadline_source())
+        .where(*scope.deadline_dossier_conditions(), *scope.deadline_conditions())
         .where(open_deadline_at(scope.as_of))
         .where(deadlines.c.rests_on_estimate.is_(True))
     )

@@ -77,20 +77,23 @@ def monthly_rows(connection: Connection, scope: Scope, count: int) -> list[Month
     closed_at = deadlines.c.closed_at
     answered = (
         select(_month_index(closed_at, months).label("month"))
-        .select_from(deadlines.join(dossiers, dossiers.c.id == deadlines.c.dossier_id))
-        .where(*scope.dossier_conditions(), *scope.answered(), _in_range(closed_at, scope, months))
+        .select_from(scope.deadline_source())
+        .where(
+            *scope.deadline_dossier_conditions(),
+            *scope.answered(),
+            _in_range(closed_at, scope, months),
+        )
     )
     done_at = deadline_actions.c.done_at
+    actions = deadline_actions.join(deadlines, deadlines.c.id == deadline_actions.c.deadline_id)
+    if scope.filters_dossiers():
+        actions = actions.join(dossiers, dossiers.c.id == deadline_actions.c.dossier_id)
     escalated = (
         select(_month_index(done_at, months).label("month"))
-        .select_from(
-            deadline_actions.join(deadlines, deadlines.c.id == deadline_actions.c.deadline_id).join(
-                dossiers, dossiers.c.id == deadline_actions.c.dossier_id
-            )
-        )
+        .select_from(actions)
         .where(deadline_actions.c.kind == ActionKind.ESCALATION)
         .where(deadline_actions.c.status == ActionStatus.DONE)
-        .where(*scope.dossier_conditions(), *scope.deadline_conditions())
+        .where(*scope.deadline_dossier_conditions(), *scope.deadline_conditions())
         .where(_in_range(done_at, scope, months))
     )
     counts = {
@@ -124,8 +127,8 @@ def _overdue_at_month_ends(
     ]
     per_dossier = (
         select(deadlines.c.dossier_id, *flags)
-        .select_from(deadlines.join(dossiers, dossiers.c.id == deadlines.c.dossier_id))
-        .where(*scope.dossier_conditions(), *scope.deadline_conditions())
+        .select_from(scope.deadline_source())
+        .where(*scope.deadline_dossier_conditions(), *scope.deadline_conditions())
         # Only deadlines that can be overdue at some month end of the range.
         .where(deadlines.c.started_at <= months[-1].end)
         .where(deadlines.c.due_at < months[-1].end)

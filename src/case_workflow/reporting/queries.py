@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import (
+    FromClause,
     Integer,
     Select,
     Subquery,
@@ -72,6 +73,38 @@ class Scope:
             conditions.append(dossiers.c.filed_at < stop)
         return conditions
 
+    def filters_dossiers(self) -> bool:
+        """Return whether the filter restricts dossiers (respondent, region, workflow, dates)."""
+        return any(
+            value is not None
+            for value in (
+                self.filters.respondent,
+                self.filters.region,
+                self.filters.workflow,
+                self.filters.filed_from,
+                self.filters.filed_to,
+            )
+        )
+
+    def deadline_source(self) -> FromClause:
+        """Return ``cw_deadlines``, joined with ``cw_dossiers`` only when the filter needs it.
+
+        Queries over deadlines add :meth:`deadline_dossier_conditions`. They need no
+        ``filed_at <= as_of`` test, because each of them keeps only deadlines started, closed
+        or acted on by ``as_of``, and a dossier's deadlines start after its filing. Without
+        the join SQLite scans the deadlines in order instead of probing them dossier by
+        dossier: 13 s against 1.2 s for the answer counts over 1,000,000 dossiers.
+        """
+        if not self.filters_dossiers():
+            return deadlines
+        return deadlines.join(dossiers, dossiers.c.id == deadlines.c.dossier_id)
+
+    def deadline_dossier_conditions(self) -> list[ColumnElement[bool]]:
+        """Return the filter's conditions for :meth:`deadline_source`, empty without filter."""
+        if not self.filters_dossiers():
+            return []
+        return self.dossier_conditions()
+
     def deadline_conditions(self) -> list[ColumnElement[bool]]:
         """Conditions on ``cw_deadlines``: the deadline name, when the report names one."""
         if self.deadline_name is None:
@@ -81,21 +114,17 @@ class Scope:
     def open_dossier(self) -> ColumnElement[bool]:
         return or_(dossiers.c.closed_at.is_(None), dossiers.c.closed_at > self.as_of)
 
-    def state_at(self) -> Subquery:
-        """Return ``(dossier_id, state)`` rows: each dossier's state at ``as_of``."""
-        last = (
-            select(events.c.dossier_id, func.max(events.c.seq).label("seq"))
-            .where(events.c.occurred_at <= self.as_of)
-            .group_by(events.c.dossier_id)
-            .subquery("last_event")
-        )
-        return (
-            select(events.c.dossier_id, events.c.to_state.label("state"))
-            .join(
-                last,
-                and_(events.c.dossier_id == last.c.dossier_id, events.c.seq == last.c.seq),
-            )
-            .subquery("state_at")
+    def state_at_as_of(self) -> ColumnElement[Any]:
+        """Return the state at ``as_of`` of the outer query's dossier, reading events if needed.
+
+        Every step writes the dossier's ``state`` and ``updated_at`` together with its event,
+        so a dossier not updated after ``as_of`` is still in its current state, and only the
+        others need :meth:`state_of_dossier` (one index lookup each). A report as of now thus
+        reads no event at all.
+        """
+        return case(
+            (dossiers.c.updated_at <= self.as_of, dossiers.c.state),
+            else_=self.state_of_dossier(),
         )
 
     def state_of_dossier(self) -> ColumnElement[Any]:
@@ -116,27 +145,35 @@ class Scope:
         """
         return (
             select(deadlines.c.dossier_id, func.min(deadlines.c.due_at).label("due_at"))
-            .select_from(deadlines.join(dossiers, dossiers.c.id == deadlines.c.dossier_id))
-            .where(*self.dossier_conditions(), *self.deadline_conditions())
+            .select_from(self.deadline_source())
+            .where(*self.deadline_dossier_conditions(), *self.deadline_conditions())
             .where(overdue_at(self.as_of))
             .group_by(deadlines.c.dossier_id)
             .subquery("overdue")
         )
 
-    def escalation_level(self) -> Subquery:
-        """Return ``(dossier_id, level)`` rows: the highest escalation level done by ``as_of``."""
-        return (
-            select(deadline_actions.c.dossier_id, func.max(deadline_actions.c.level).label("level"))
-            .select_from(
-                deadline_actions.join(deadlines, deadlines.c.id == deadline_actions.c.deadline_id)
-            )
+    def escalation_level_of(self, dossier_id: ColumnElement[Any]) -> ColumnElement[int]:
+        """Return a correlated subquery: the highest escalation level of ``dossier_id`` by ``as_of``.
+
+        0 when no escalation was done. It costs one index lookup per row of the outer query,
+        which only visits overdue dossiers. Over 1,000,000 dossiers on PostgreSQL 15, the
+        overdue counts took 4.3 s and the overdue list 4.5 s when every dossier's actions were
+        aggregated first and joined, against 3.0 s and 1.0 s in this form.
+        """
+        source: FromClause = deadline_actions
+        if self.deadline_name is not None:
+            source = source.join(deadlines, deadlines.c.id == deadline_actions.c.deadline_id)
+        highest = (
+            select(func.max(deadline_actions.c.level))
+            .select_from(source)
+            .where(deadline_actions.c.dossier_id == dossier_id)
             .where(deadline_actions.c.kind == ActionKind.ESCALATION)
             .where(deadline_actions.c.status == ActionStatus.DONE)
             .where(deadline_actions.c.done_at <= self.as_of)
             .where(*self.deadline_conditions())
-            .group_by(deadline_actions.c.dossier_id)
-            .subquery("escalation_level")
+            .scalar_subquery()
         )
+        return func.coalesce(highest, 0)
 
     def answered(self) -> list[ColumnElement[bool]]:
         """Conditions on ``cw_deadlines``: closed met or missed at or before ``as_of``."""
