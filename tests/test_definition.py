@@ -210,7 +210,7 @@ def test_builtin_dir_holds_workflows() -> None:
 
 
 def test_unknown_builtin_lists_shipped() -> None:
-    with pytest.raises(InvalidInput, match="boston-311, mediator-alomrane"):
+    with pytest.raises(InvalidInput, match="alomrane-respondent, boston-311, mediator-alomrane"):
         load_builtin("mediator")
 
 
@@ -226,3 +226,20 @@ def test_json_schema_uses_yaml_names() -> None:
     assert reminder["type"] == "string"
     assert definitions["StateSpec"]["additionalProperties"] is False
     json.dumps(schema)
+
+
+def test_alias_bomb_rejected(tmp_path: Path) -> None:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for previous, name in zip("abcdefg", "bcdefgh", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidDefinition, match="expands to more than"):
+        load_workflow(path)
+
+
+def test_oversized_file_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("a" * 5_000_001, encoding="utf-8")
+    with pytest.raises(InvalidDefinition, match="bytes, more than"):
+        load_workflow(path)

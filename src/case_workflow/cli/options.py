@@ -9,7 +9,7 @@ import typer
 
 from case_workflow.cli.i18n import gettext_ as _
 from case_workflow.clock import Clock
-from case_workflow.definition.loader import builtin_workflows_dir
+from case_workflow.definition.loader import shipped_workflows
 from case_workflow.engine import Engine
 from case_workflow.errors import InvalidInput
 from case_workflow.store.database import DEFAULT_URL
@@ -40,19 +40,9 @@ WorkflowsOption = Annotated[
 DEFAULT_WORKFLOW = "mediator-alomrane"
 
 
-def _is_workflow_file(text: str) -> bool:
-    """Tell a workflow definition from other YAML files shipped beside it (exchange mappings)."""
-    return any(line.startswith("workflow:") for line in text.splitlines())
-
-
 def shipped_workflow_names() -> list[str]:
     """Return the shipped workflows, the default one first (it sets the default time zone)."""
-    names = sorted(
-        path.stem
-        for path in builtin_workflows_dir().glob("*.yaml")
-        if _is_workflow_file(path.read_text(encoding="utf-8"))
-    )
-    return sorted(names, key=lambda name: name != DEFAULT_WORKFLOW)
+    return sorted(shipped_workflows(), key=lambda name: name != DEFAULT_WORKFLOW)
 
 
 def open_engine(

@@ -24,6 +24,7 @@ __all__ = [
     "check_templates",
     "load_builtin",
     "load_workflow",
+    "shipped_workflows",
     "workflow_json_schema",
 ]
 
@@ -61,12 +62,23 @@ def load_workflow(path: str | Path) -> CompiledWorkflow:
     return compiled
 
 
+def shipped_workflows() -> list[str]:
+    """Return the names of the shipped workflow files, leaving out exchange mappings beside them."""
+    return sorted(
+        path.stem
+        for path in builtin_workflows_dir().glob("*.yaml")
+        if any(
+            line.startswith("workflow:") for line in path.read_text(encoding="utf-8").splitlines()
+        )
+    )
+
+
 def load_builtin(name: str) -> CompiledWorkflow:
     """Load a shipped workflow by name, such as ``"mediator-alomrane"`` or ``"boston-311"``."""
     folder = builtin_workflows_dir()
     path = folder / f"{name}.yaml"
-    if not path.is_file():
-        shipped = sorted(item.stem for item in folder.glob("*.yaml"))
+    if not path.is_file() or name not in shipped_workflows():
+        shipped = shipped_workflows()
         raise InvalidInput(
             f"unknown built-in workflow {name!r}; shipped workflows: "
             f"{', '.join(shipped) or 'none'}; pass one of them or a workflow file path"

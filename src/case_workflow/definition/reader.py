@@ -121,6 +121,14 @@ def read_file(path: str | Path) -> Document:
     """Read and parse a workflow file; raise :class:`InvalidDefinition` if it cannot be read."""
     file = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InvalidDefinition(
+                f"workflow file is {size:,} bytes, more than the {MAX_FILE_BYTES:,} allowed",
+                file=file,
+                fix="check that this is the workflow file; split data such as long "
+                "respondent lists out of it",
+            )
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidDefinition(
@@ -208,6 +216,11 @@ def _line_has_tab(text: str, index: int) -> bool:
     return 0 <= index < len(lines) and "\t" in lines[index]
 
 
+# Far above any real workflow file (the shipped ones have a few thousand values, 20 KB).
+MAX_VALUES = 200_000
+MAX_FILE_BYTES = 5_000_000
+
+
 class _Builder:
     """Turn composed nodes into dicts, lists and scalars while recording marks."""
 
@@ -215,9 +228,19 @@ class _Builder:
         self._loader = loader
         self._file = file
         self._active: set[int] = set()
+        self._built = 0
         self.marks = Marks()
 
     def build(self, node: Node, path: DataPath) -> object:
+        # Aliases are expanded here, so a few lines of anchors could otherwise grow into
+        # billions of values (the "billion laughs" file) and exhaust memory.
+        self._built += 1
+        if self._built > MAX_VALUES:
+            self._fail(
+                node,
+                f"the workflow file expands to more than {MAX_VALUES:,} values",
+                "remove YAML aliases (*name) that repeat large parts of the file",
+            )
         self.marks.values[path] = _place(node)
         if isinstance(node, ScalarNode):
             return self._loader.construct_object(node, deep=True)
