@@ -166,3 +166,20 @@ def test_demo_negative_count_rejected(tmp_path: Path) -> None:
 def test_demo_rejects_used_database(demo: DemoResult, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="already holds dossiers"):
         run_demo(tmp_path, url=demo.url, dossiers=5)
+
+
+def test_demo_letter_pdfs_in_both_languages(demo: DemoResult) -> None:
+    pdfs = [path for path in demo.paths if path.suffix == ".pdf"]
+    assert any(path.name.endswith(".fr.pdf") for path in pdfs)
+    assert any(path.name.endswith(".ar.pdf") for path in pdfs)
+    for path in pdfs:
+        assert path.read_bytes().startswith(b"%PDF-")
+
+
+def test_demo_registry_numbers_have_no_gap(demo: DemoResult) -> None:
+    assert demo.registry
+    for (series, year), (taken, used) in demo.registry.items():
+        assert series == "IMR"
+        assert year == demo.year
+        assert used == taken
+    assert "no gap" in demo.summary()

@@ -25,7 +25,7 @@ from case_workflow.errors import InvalidInput
 from case_workflow.reports import build_report, write_report
 from case_workflow.simulation import WORKFLOW, Figures, SimulationStats, simulate_year
 from case_workflow.store.database import read_transaction
-from case_workflow.store.tables import dossiers, letters
+from case_workflow.store.tables import dossiers, letters, registry_counters
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -62,6 +62,8 @@ class DemoResult:
     verify_ok: bool
     verified_events: int
     paths: list[Path] = field(default_factory=list)
+    # Registry series and year -> (numbers taken, distinct numbers on letters).
+    registry: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """Return a plain-text account of the year for printing."""
@@ -81,6 +83,11 @@ class DemoResult:
         if self.skipped:
             skipped = ", ".join(f"{event} {count}" for event, count in sorted(self.skipped.items()))
             lines.append(f"  actor steps no longer allowed when due (skipped): {skipped}")
+        for (series, year), (taken, used) in sorted(self.registry.items()):
+            gaps = "no gap" if taken == used else f"{taken - used:,} MISSING"
+            lines.append(
+                f"  registry numbers {series} {year}: {taken:,} taken, {used:,} on letters, {gaps}"
+            )
         verdict = "intact" if self.verify_ok else "BROKEN"
         lines.append(f"  history hash chains: {verdict} ({self.verified_events:,} events checked)")
         lines.append(f"  files written to {self.output}:")
@@ -166,6 +173,19 @@ def _result(
             select(letters.c.letter, func.count()).group_by(letters.c.letter)
         )
         by_kind = {str(kind): int(count) for kind, count in letter_rows}
+        registry = {}
+        for series, counter_year, last in connection.execute(
+            select(
+                registry_counters.c.series, registry_counters.c.year, registry_counters.c.last_seq
+            ).where(registry_counters.c.series.like("letters:%"))
+        ):
+            prefix = str(series).removeprefix("letters:")
+            used = connection.execute(
+                select(func.count(func.distinct(letters.c.registry_number))).where(
+                    letters.c.registry_number.like(f"{prefix}/{counter_year}/%")
+                )
+            ).scalar_one()
+            registry[(prefix, int(counter_year))] = (int(last), int(used))
     verified = engine.verify()
     return DemoResult(
         output=output,
@@ -183,13 +203,24 @@ def _result(
         letters_by_kind=by_kind,
         verify_ok=verified.ok,
         verified_events=verified.events,
+        registry=registry,
     )
+
+
+def render_letter_pdf(html: str, issued_at: datetime) -> bytes:
+    """Render a letter to PDF with the delivery relay's reproducible settings (lazy import)."""
+    from case_workflow.delivery.archive import render_letter_pdf as render
+
+    return render(html, issued_at)
 
 
 def _write_letters(
     engine: Engine, output: Path, progress: Callable[[str, int, int], None] | None
 ) -> list[Path]:
-    """Write every letter of a few sample dossiers as REFERENCE-SEQ-LETTER.LANG.html."""
+    """Write every letter of a few sample dossiers as REFERENCE-SEQ-LETTER.LANG.html.
+
+    The first letter of each kind and language is also written as a PDF beside its HTML.
+    """
     folder = output / "letters"
     folder.mkdir(exist_ok=True)
     for stale in folder.glob("*.html"):
@@ -197,13 +228,24 @@ def _write_letters(
     samples: list[str] = []
     for state in SAMPLE_STATES:
         samples += [ref for ref in engine.references(state=state, limit=1) if ref not in samples]
+    for stale in folder.glob("*.pdf"):
+        stale.unlink()
     written: list[Path] = []
+    in_pdf: set[str] = set()
     for done, reference in enumerate(samples, start=1):
         for letter in engine.letters(reference):
-            name = f"{reference}-{letter.event_seq:02d}-{letter.letter}.{letter.language}.html"
-            path = folder / name
+            name = f"{reference}-{letter.event_seq:02d}-{letter.letter}.{letter.language}"
+            path = folder / f"{name}.html"
             path.write_text(letter.html, encoding="utf-8")
             written.append(path)
+            # One PDF of each kind of letter in each language: WeasyPrint takes a second or
+            # two per page, so rendering every sample would dominate the demo's run time.
+            kind = f"{letter.letter}.{letter.language}"
+            if kind not in in_pdf:
+                in_pdf.add(kind)
+                pdf = folder / f"{name}.pdf"
+                pdf.write_bytes(render_letter_pdf(letter.html, letter.issued_at))
+                written.append(pdf)
         if progress is not None:
             progress("letters", done, len(samples))
     return written
