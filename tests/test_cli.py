@@ -292,6 +292,7 @@ def test_sweep_invalid_instant(store: Store) -> None:
 
 def test_fire_on_missing_schema(tmp_path: Path) -> None:
     database = tmp_path / "empty.db"
+    database.touch()
     result = run_cli(
         "fire", "MA-2024-000001", "start_review", *MEDIATOR, "--db", str(database), cwd=tmp_path
     )
@@ -302,13 +303,51 @@ def test_fire_on_missing_schema(tmp_path: Path) -> None:
     assert "run 'case-workflow init'" in lines[0]
 
 
-# NOTE: Engine's read methods (get, history, deadlines, letters, verify) skip the schema check
-# that file, fire and sweep make, so these commands print SQLAlchemy's traceback instead.
 @pytest.mark.parametrize("command", [("show", "MA-2024-000001"), ("verify",)])
 def test_read_on_missing_schema(tmp_path: Path, command: tuple[str, ...]) -> None:
     database = tmp_path / "empty.db"
+    database.touch()
     result = run_cli(*command, "--db", str(database), cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert "run 'case-workflow init'" in lines[0]
+
+
+def test_missing_database_file_not_created(tmp_path: Path) -> None:
+    database = tmp_path / "typo.db"
+    result = run_cli("list", "--db", str(database), cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "not found" in lines[0]
+    assert "run 'case-workflow init'" in lines[0]
+    assert not database.exists()
+
+
+def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("list", "--db", "postgresql+psycopg://postgres@127.0.0.1:1/none", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("database error:")
+    assert "Traceback" not in result.stderr
+
+
+def test_sweep_at_without_offset_is_local_time(tmp_path: Path) -> None:
+    database = tmp_path / "store.db"
+    assert run_cli("init", "--db", str(database), cwd=tmp_path).returncode == 0
+    result = run_cli("sweep", "--at", "2024-07-01T12:00:00", "--db", str(database), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # Morocco was at UTC+1 on 1 July 2024.
+    assert "sweep at 2024-07-01T11:00:00+00:00" in result.stdout
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01", "9999-12-31T23:59:59-01:00"])
+def test_sweep_at_out_of_range(tmp_path: Path, moment: str) -> None:
+    database = tmp_path / "store.db"
+    assert run_cli("init", "--db", str(database), cwd=tmp_path).returncode == 0
+    result = run_cli("sweep", "--at", moment, "--db", str(database), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "out of range" in result.stderr
+    assert "Traceback" not in result.stderr

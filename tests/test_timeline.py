@@ -185,3 +185,12 @@ def test_other_engine_sees_change_after_refresh(engine: Engine, database_url: st
         (deadline,) = other.deadlines(reference)
     # 10 working days after Thu 20 June, skipping Thu 27: Fri 5 July.
     assert deadline.due_at == datetime(2024, 7, 5, 22, 59, 59, tzinfo=UTC)
+
+
+def test_adding_existing_holiday_rejected(engine: Engine) -> None:
+    with pytest.raises(InvalidInput, match="already a non-working day"):
+        engine.change_calendar(
+            "ma-public-administration",
+            HolidayChange("add", date(2024, 6, 17), name="Aïd"),
+            actor="admin",
+        )

@@ -27,9 +27,9 @@ from case_workflow.calendars import HolidayChange, WorkingCalendar, load_calenda
 from case_workflow.clock import Clock, SystemClock, ensure_utc
 from case_workflow.definition.loader import load_builtin, load_workflow
 from case_workflow.durations import Duration
-from case_workflow.errors import ConcurrencyError, InvalidInput
+from case_workflow.errors import ActorNotAllowed, ConcurrencyError, InvalidInput
 from case_workflow.escalation import sweep_due_actions
-from case_workflow.filing import file_dossier
+from case_workflow.filing import check_filing, file_dossier
 from case_workflow.notifications import LetterRenderer
 from case_workflow.records import (
     Complainant,
@@ -310,11 +310,9 @@ class Engine:
         """
         compiled = self.workflow(workflow)
         definition = compiled.definition
-        if actor.role not in definition.roles:
-            raise InvalidInput(
-                f"unknown role {actor.role!r}; roles of {workflow!r}: "
-                f"{', '.join(sorted(definition.roles))}"
-            )
+        check_filing(
+            definition, actor=actor, complainant=complainant, subject=subject, reference=reference
+        )
         if (
             respondent is not None
             and definition.respondents
@@ -397,6 +395,13 @@ class Engine:
         if expected_version is not None and row.version != expected_version:
             raise ConcurrencyError(reference, expected_version, row.version)
         context = self._context(row.workflow, row.workflow_version)
+        if actor.role == context.workflow.definition.system_role:
+            raise ActorNotAllowed(
+                reference,
+                event,
+                actor.role,
+                [role for role in context.workflow.definition.roles if role != actor.role],
+            )
         transition = context.workflow.check_fire(
             reference=reference,
             state=row.state,
@@ -521,6 +526,13 @@ class Engine:
             )
         moment = self._now(at)
         keys = [key for key, base in self._base_calendars.items() if base.name == calendar]
+        current = self._contexts[keys[0]].calendar
+        existing = current.holiday(change.day)
+        if change.action == "add" and existing is not None:
+            raise InvalidInput(
+                f"{change.day.isoformat()} is already a non-working day in {calendar!r} "
+                f"({existing.name}); use 'confirm' to mark an estimate as observed"
+            )
         base = self._base_calendars[keys[0]]
         changes = [*self._calendar_changes.get(calendar, []), change]
         changed = base.with_changes(changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 
-from case_workflow.errors import DuplicateDossier
+from case_workflow.definition.model import WorkflowDefinition
+from case_workflow.errors import DuplicateDossier, InvalidInput
 from case_workflow.records import Complainant
 from case_workflow.states import Actor
 from case_workflow.steps import StepContext, apply_step
@@ -17,7 +19,68 @@ from case_workflow.store.history import GENESIS_HASH, DossierRow
 from case_workflow.store.registry import next_in_sequence
 from case_workflow.store.tables import dossiers
 
-__all__ = ["file_dossier", "reference_prefix"]
+__all__ = ["check_filing", "file_dossier", "reference_prefix"]
+
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Limits far above real names and subjects, so a pasted document is caught at the door.
+_MAX_LENGTHS = {"name": 300, "address": 1000, "email": 200, "subject": 2000}
+
+
+def _check_text(field: str, value: str, *, required: bool) -> None:
+    if required and not value.strip():
+        raise InvalidInput(f"the {field} is empty; give the complainant's {field}")
+    if len(value) > _MAX_LENGTHS[field]:
+        raise InvalidInput(
+            f"the {field} has {len(value):,} characters, more than {_MAX_LENGTHS[field]:,}; "
+            "shorten it"
+        )
+    if _CONTROL.search(value):
+        raise InvalidInput(f"the {field} contains control characters; remove them: {value[:40]!r}")
+
+
+def check_filing(
+    definition: WorkflowDefinition,
+    *,
+    actor: Actor,
+    complainant: Complainant,
+    subject: str,
+    reference: str | None,
+) -> None:
+    """Reject a filing whose actor, complainant, subject or reference is invalid."""
+    roles = definition.roles
+    if actor.role not in roles:
+        raise InvalidInput(
+            f"unknown role {actor.role!r}; roles of {definition.workflow!r}: "
+            f"{', '.join(sorted(roles))}"
+        )
+    if actor.role == definition.system_role:
+        raise InvalidInput(
+            f"role {actor.role!r} is reserved for the engine's sweeps; file as a person's role"
+        )
+    if actor.institution != roles[actor.role].institution:
+        raise InvalidInput(
+            f"role {actor.role!r} belongs to institution {roles[actor.role].institution!r}, "
+            f"not {actor.institution!r}; give the role's institution"
+        )
+    _check_text("name", complainant.name, required=True)
+    _check_text("address", complainant.address, required=False)
+    _check_text("email", complainant.email, required=False)
+    _check_text("subject", subject, required=True)
+    if complainant.email and ("@" not in complainant.email or " " in complainant.email):
+        raise InvalidInput(
+            f"invalid e-mail address {complainant.email!r}; give an address such as name@example.org"
+        )
+    if complainant.language not in definition.languages:
+        raise InvalidInput(
+            f"complainant language {complainant.language!r} is not a language of "
+            f"{definition.workflow!r}; use one of: {', '.join(definition.languages)}"
+        )
+    if reference is not None and not _REFERENCE.match(reference):
+        raise InvalidInput(
+            f"invalid reference {reference!r}; use up to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
 
 
 def reference_prefix(workflow: str) -> str:

@@ -18,6 +18,7 @@ from typing import Annotated, NoReturn
 import typer
 import yaml
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from case_workflow.cli.i18n import gettext_ as _
 from case_workflow.cli.i18n import ngettext
@@ -27,6 +28,7 @@ from case_workflow.errors import CaseWorkflowError
 __all__ = ["app", "main", "reported_errors"]
 
 INPUT_ERROR_STATUS = 2
+STORE_ERROR_STATUS = 1
 
 app = typer.Typer(
     name="case-workflow",
@@ -63,6 +65,22 @@ def reported_errors() -> Iterator[None]:
         _fail(f"invalid input at {where}: {first['msg']}", INPUT_ERROR_STATUS)
     except yaml.YAMLError as error:
         _fail(f"invalid YAML: {error}", INPUT_ERROR_STATUS)
+    except SQLAlchemyError as error:
+        # Connection refused, a file that is not a database, a read-only store, a value the
+        # database rejects: the user fixes the URL, the server or the value, not the code.
+        cause = getattr(error, "orig", None) or error
+        detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        _fail(
+            f"database error: {detail}; check the --db URL, that the server runs and that "
+            "the database is writable",
+            STORE_ERROR_STATUS,
+        )
+    except ModuleNotFoundError as error:
+        _fail(
+            f"missing Python package {error.name!r} for this database URL; install its driver "
+            "or use a sqlite:/// or postgresql+psycopg:// URL",
+            INPUT_ERROR_STATUS,
+        )
 
 
 @app.command()

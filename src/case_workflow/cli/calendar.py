@@ -10,7 +10,13 @@ import typer
 from case_workflow.calendars import HolidayChange, load_calendar
 from case_workflow.cli import app, reported_errors
 from case_workflow.cli.i18n import gettext_ as _
-from case_workflow.cli.options import DatabaseOption, WorkflowsOption, open_engine
+from case_workflow.cli.options import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    DatabaseOption,
+    WorkflowsOption,
+    open_engine,
+)
 from case_workflow.errors import InvalidInput
 from case_workflow.store.database import DEFAULT_URL
 
@@ -134,6 +140,10 @@ def list_days(
     workflows: WorkflowsOption = None,
 ) -> None:
     with reported_errors(), open_engine(database, workflows) as engine:
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise InvalidInput(
+                f"year {year} is out of range; give one from {FIRST_YEAR} to {LAST_YEAR}"
+            )
         engine.refresh_calendars()
         working = engine.calendar(calendar) if calendar in engine.calendar_names() else None
         if working is None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from case_workflow.calendars import load_zone
 from case_workflow.cli import app, reported_errors
 from case_workflow.cli.i18n import gettext_ as _
 from case_workflow.cli.options import DatabaseOption, WorkflowsOption, open_engine, parse_instant
@@ -19,11 +20,17 @@ from case_workflow.store.database import DEFAULT_URL
 __all__: list[str] = []
 
 
+def _reject_constant(name: str) -> object:
+    raise InvalidInput(f"invalid --payload: {name} is not valid JSON; use a number or null")
+
+
 def _payload(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidInput("invalid --payload: nested too deeply; flatten the JSON") from None
     except json.JSONDecodeError as error:
         raise InvalidInput(
             f"invalid --payload {text!r} ({error.msg}); give a JSON object such as "
@@ -181,12 +188,16 @@ def verify(
 
 @app.command(help=_("Run one sweep: act once on every due reminder and escalation."))
 def sweep(
-    at: Annotated[str | None, typer.Option(help=_("Sweep as of this instant (ISO 8601)."))] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help=_("Sweep as of this instant (ISO 8601; without offset, local time).")),
+    ] = None,
     database: DatabaseOption = DEFAULT_URL,
     workflows: WorkflowsOption = None,
 ) -> None:
     with reported_errors(), open_engine(database, workflows) as engine:
-        result = engine.sweep(parse_instant(at))
+        zone = load_zone(engine.default_timezone)
+        result = engine.sweep(parse_instant(at, zone=zone))
     typer.echo(
         _(
             "sweep at %(at)s: %(reminders)d reminders, %(escalations)d escalations, %(skipped)d skipped, %(letters)d letters"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ from case_workflow.cli.i18n import gettext_ as _
 from case_workflow.clock import Clock
 from case_workflow.definition.loader import shipped_workflows
 from case_workflow.engine import Engine
-from case_workflow.errors import InvalidInput
+from case_workflow.errors import InvalidInput, StoreError
 from case_workflow.store.database import DEFAULT_URL
 
 __all__ = ["DatabaseOption", "WorkflowsOption", "open_engine", "parse_instant"]
@@ -38,6 +39,9 @@ WorkflowsOption = Annotated[
 
 
 DEFAULT_WORKFLOW = "mediator-alomrane"
+# Dates a back office can mean; beyond them time zone arithmetic overflows.
+FIRST_YEAR = 1900
+LAST_YEAR = 2200
 
 
 def shipped_workflow_names() -> list[str]:
@@ -53,6 +57,7 @@ def open_engine(
     create_schema: bool = False,
 ) -> Engine:
     """Build an engine on ``database`` with the given workflows (all shipped ones by default)."""
+    _check_sqlite_file(database, create_schema)
     engine = Engine(
         database,
         workflows=workflows or shipped_workflow_names(),
@@ -65,6 +70,21 @@ def open_engine(
         engine.close()
         raise
     return engine
+
+
+def _check_sqlite_file(database: str, create_schema: bool) -> None:
+    """Refuse a SQLite file that does not exist, instead of creating an empty one to read."""
+    if create_schema:
+        return
+    url = database if "://" in database else f"sqlite:///{database}"
+    if not url.startswith("sqlite:///") or "?" in url or url == "sqlite:///:memory:":
+        return
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.exists():
+        raise StoreError(
+            f"database file {str(path)!r} not found; run 'case-workflow init' with the same "
+            "--db to create it, or check the path"
+        )
 
 
 def parse_instant(
@@ -83,6 +103,10 @@ def parse_instant(
         raise InvalidInput(
             f"invalid date or instant {text!r}; write e.g. 2024-12-31 or 2024-12-31T18:00:00+01:00"
         ) from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise InvalidInput(
+            f"date {text!r} is out of range; give a year from {FIRST_YEAR} to {LAST_YEAR}"
+        )
     if moment.tzinfo is None:
         if end_of_day and len(text) <= 10:
             moment = moment.replace(hour=23, minute=59, second=59)

@@ -65,7 +65,9 @@ def report(
     ] = None,
     respondent: Annotated[str | None, typer.Option(help=_("Only this respondent."))] = None,
     region: Annotated[str | None, typer.Option(help=_("Only this region."))] = None,
-    workflow: Annotated[str | None, typer.Option(help=_("Only this workflow."))] = None,
+    only_workflow: Annotated[
+        str | None, typer.Option("--only-workflow", help=_("Only dossiers of this workflow."))
+    ] = None,
     filed_from: Annotated[str | None, typer.Option(help=_("Filed on or after (date)."))] = None,
     filed_to: Annotated[str | None, typer.Option(help=_("Filed on or before (date)."))] = None,
     deadline: Annotated[
@@ -78,12 +80,21 @@ def report(
     from case_workflow.reports import ReportFilter, build_report, write_report
 
     with reported_errors(), open_engine(database, workflows) as engine:
-        timezone = engine.default_timezone
+        timezone = (
+            engine.workflow(only_workflow).definition.timezone
+            if only_workflow is not None
+            else engine.default_timezone
+        )
+        known = engine.respondent_names("fr")
+        if respondent is not None and known and respondent not in known:
+            raise InvalidInput(
+                f"unknown respondent {respondent!r}; choose one of: {', '.join(sorted(known))}"
+            )
         moment = parse_instant(as_of, end_of_day=True, zone=load_zone(timezone))
         filters = ReportFilter(
             respondent=respondent,
             region=region,
-            workflow=workflow,
+            workflow=only_workflow,
             filed_from=_parse_date(filed_from, "--filed-from"),
             filed_to=_parse_date(filed_to, "--filed-to"),
         )
