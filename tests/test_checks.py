@@ -109,8 +109,7 @@ CASES: dict[str, Case] = {
         (("{event: extend, from: waiting,", "{event: extend, from: [waiting, expired],"),),
         "reply}",
         "reply",
-        "extends deadline 'reply', which does not run in state(s) expired; "
-        "it runs in: waiting",
+        "extends deadline 'reply', which does not run in state(s) expired; it runs in: waiting",
     ),
     "pauses_unknown_deadline": Case(
         (("pauses: [reply]", "pauses: [replies]"),),
