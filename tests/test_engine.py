@@ -23,7 +23,7 @@ from case_workflow import (
     SimulatedClock,
     TransitionNotAllowed,
 )
-from case_workflow.store.tables import dossiers, events, letters
+from case_workflow.store.tables import deadlines, dossiers, events, letters
 from tests.conftest import MEDIATOR_AGENT, RESPONDENT_AGENT
 
 RESPONDENT = "al-omrane-rabat-sale-kenitra"
@@ -145,6 +145,36 @@ def test_answer_in_time_meets_deadline(engine: Engine, clock: SimulatedClock) ->
     assert deadline.status is DeadlineStatus.MET
     statuses = {status for _kind, _level, _at, status in deadline.actions}
     assert statuses == {ActionStatus.CANCELLED}
+
+
+def stored_deadline(engine: Engine) -> tuple[str, int | None]:
+    """Return the status and working-day count of the store's only deadline row."""
+    with engine.database.connect() as connection:
+        row = connection.execute(select(deadlines.c.status, deadlines.c.working_days)).one()
+    return row.status, row.working_days
+
+
+def test_answer_stores_working_days(engine: Engine, clock: SimulatedClock) -> None:
+    # Filed Sun 2024-06-09, transmitted Mon 2024-06-10 09:00 local (UTC+1).
+    clock.set(datetime(2024, 6, 9, 8, 0, tzinfo=UTC))
+    reference = file_dossier(engine)
+    transmit(engine, clock, reference)
+    # Thu 2024-06-20 00:30 in Casablanca, still Wed 06-19 in UTC.
+    clock.set(datetime(2024, 6, 19, 23, 30, tzinfo=UTC))
+    engine.fire(reference, "answer", actor=RESPONDENT_AGENT, payload={"answer_summary": "ok"})
+    # Counted from Tue 06-11 to Thu 06-20: 15-16 June are a weekend and 17-18 June Eid
+    # al-Adha, leaving 11, 12, 13, 14, 19 and 20 June.
+    assert stored_deadline(engine) == ("met", 6)
+
+
+def test_missed_deadline_stores_working_days(engine: Engine, clock: SimulatedClock) -> None:
+    reference = file_dossier(engine)
+    transmit(engine, clock, reference)
+    engine.sweep(datetime(2024, 5, 1, 9, tzinfo=UTC))
+    assert engine.get(reference).state == "escalated"
+    # Transmitted Tue 2024-01-16, escalated Wed 2024-05-01: 76 weekdays from 01-17, less
+    # Eid al-Fitr (04-10, 04-11), the day off after it (04-12) and Labour Day (05-01).
+    assert stored_deadline(engine) == ("missed", 72)
 
 
 def test_sweep_reminds_then_escalates_once(engine: Engine, clock: SimulatedClock) -> None:
@@ -306,3 +336,32 @@ def test_database_is_source_of_truth(database_url: str, clock: SimulatedClock) -
         with second.database.connect() as connection:
             count = connection.execute(select(dossiers.c.id)).all()
         assert len(count) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"actor": Actor("x", "mediator_agent", "al-omrane")}, "belongs to institution"),
+        ({"actor": Actor("x", "system", "mediator")}, "reserved for the engine"),
+        ({"complainant": Complainant("   ")}, "name is empty"),
+        ({"complainant": Complainant("Nom", language="de")}, "language 'de'"),
+        ({"complainant": Complainant("Nom", email="not-an-address")}, "invalid e-mail"),
+        ({"complainant": Complainant("Nom\x00")}, "control characters"),
+        ({"subject": "x" * 2001}, "more than 2,000"),
+        ({"reference": "../../etc/passwd"}, "invalid reference"),
+    ],
+)
+def test_file_rejects_invalid_input(
+    engine: Engine, overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        file_dossier(engine, **overrides)
+    assert engine.references() == []
+
+
+def test_system_role_cannot_fire(engine: Engine, clock: SimulatedClock) -> None:
+    reference = file_dossier(engine)
+    transmit(engine, clock, reference)
+    with pytest.raises(ActorNotAllowed):
+        engine.fire(reference, "escalate", actor=Actor("someone", "system", "mediator"))
+    assert engine.get(reference).state == "transmitted"

@@ -229,6 +229,7 @@ def scenario() -> list[DossierRows]:
         ),
         # MR-2: filed 90 days before (61-90); answered on time after 48 days; closed only
         # after AS_OF, so open and "answered" at AS_OF although its columns say "closed".
+        # Working days from Thu 04-03 to Tue 05-20: 34 weekdays less Labour Day (05-01), 33.
         DossierRows(
             "MR-2",
             utc(2025, 4, 1, 10),
@@ -246,10 +247,13 @@ def scenario() -> list[DossierRows]:
                     "started_at": utc(2025, 4, 2, 10),
                     "due_at": utc(2025, 6, 1, 22, 59, 59),
                     "closed_at": utc(2025, 5, 20, 10),
+                    "working_days": 33,
                 }
             ],
         ),
         # MR-3: answered late after 76 days, closed on 2025-05-10: not open at AS_OF.
+        # Working days from Tue 02-04 to Sun 04-20: 54 weekdays less Eid al-Fitr (Mon 03-31
+        # and Tue 04-01), 52.
         DossierRows(
             "MR-3",
             utc(2025, 2, 1, 9),
@@ -266,6 +270,7 @@ def scenario() -> list[DossierRows]:
                     "started_at": utc(2025, 2, 3, 9),
                     "due_at": utc(2025, 4, 4, 23, 59, 59),
                     "closed_at": utc(2025, 4, 20, 9),
+                    "working_days": 52,
                     "rests_on_estimate": True,
                     "actions": [
                         ("escalation", 1, "done", utc(2025, 4, 5, 8)),
@@ -327,7 +332,8 @@ def scenario() -> list[DossierRows]:
             ],
         ),
         # MR-7: filed 227 days before (181+); "answer" met after 55 days; its "recommendation"
-        # deadline is overdue since local 2025-03-01 (121 days), escalation 1 done.
+        # deadline is overdue since local 2025-03-01 (121 days), escalation 1 done. The answer
+        # has no working-day count, like a deadline closed before the column existed.
         DossierRows(
             "MR-7",
             utc(2024, 11, 15, 9),
@@ -358,6 +364,8 @@ def scenario() -> list[DossierRows]:
         ),
         # MR-8: filed 2025-04-30 23:30 UTC, which is 2025-05-01 00:30 in Casablanca: 60 local
         # days before AS_OF (31-60; 61 by UTC dates) and in May; answered late after 49 days.
+        # Working days: 35 weekdays from Mon 05-05 to Fri 06-20, less the day off after Eid
+        # al-Adha (Mon 06-09), give 34. Eid itself fell on Sat 06-07 and Sun 06-08.
         DossierRows(
             "MR-8",
             utc(2025, 4, 30, 23, 30),
@@ -368,6 +376,7 @@ def scenario() -> list[DossierRows]:
                     "started_at": utc(2025, 5, 2, 9),
                     "due_at": utc(2025, 6, 15, 22, 59, 59),
                     "closed_at": utc(2025, 6, 20, 9),
+                    "working_days": 34,
                 }
             ],
         ),
@@ -485,6 +494,10 @@ def test_answer_statistics(filled: Engine) -> None:
     # Sorted 48, 49, 55, 76: median (49 + 55) / 2; 90th percentile at position 2.7.
     assert report.median_answer_days == pytest.approx(52.0)
     assert report.p90_answer_days == pytest.approx(55 + 0.7 * 21)
+    # Working days without MR-7's missing count, sorted 33, 34, 52: the median is the middle
+    # one and the 90th percentile at position 1.8.
+    assert report.median_answer_working_days == pytest.approx(34.0)
+    assert report.p90_answer_working_days == pytest.approx(34 + 0.8 * 18)
 
 
 def test_estimated_holiday_deadlines(filled: Engine) -> None:
@@ -552,6 +565,9 @@ def test_earlier_as_of(filled: Engine) -> None:
     assert report.on_time_rate == 1.0
     assert report.median_answer_days == pytest.approx(55.0)
     assert report.p90_answer_days == pytest.approx(55.0)
+    # MR-7's answer has no working-day count, so there is no working-day figure.
+    assert report.median_answer_working_days is None
+    assert report.p90_answer_working_days is None
     # MR-3's and MR-6's deadlines were both open.
     assert report.estimated_holiday_deadlines == 2
     assert report.monthly[-1] == MonthRow("2025-03", 1, 0, 2, 2)
@@ -610,6 +626,9 @@ def test_respondent_filter(filled: Engine) -> None:
     assert report.on_time_rate == 0.0
     assert report.median_answer_days == pytest.approx(62.5)
     assert report.p90_answer_days == pytest.approx(49 + 0.9 * 27)
+    # MR-8 34 and MR-3 52 working days.
+    assert report.median_answer_working_days == pytest.approx(43.0)
+    assert report.p90_answer_working_days == pytest.approx(34 + 0.9 * 18)
     assert report.estimated_holiday_deadlines == 1
 
 
@@ -621,6 +640,9 @@ def test_region_filter(filled: Engine) -> None:
     assert report.on_time_rate == 1.0
     assert report.median_answer_days == pytest.approx(51.5)
     assert report.p90_answer_days == pytest.approx(48 + 0.9 * 7)
+    # Only MR-2's answer has a working-day count: 33.
+    assert report.median_answer_working_days == pytest.approx(33.0)
+    assert report.p90_answer_working_days == pytest.approx(33.0)
 
 
 def test_workflow_filter(filled: Engine) -> None:
@@ -632,6 +654,8 @@ def test_workflow_filter(filled: Engine) -> None:
     assert report.on_time_rate is None
     assert report.median_answer_days is None
     assert report.p90_answer_days is None
+    assert report.median_answer_working_days is None
+    assert report.p90_answer_working_days is None
     assert report.estimated_holiday_deadlines == 1
 
 
@@ -676,10 +700,18 @@ def test_empty_store(store: Engine) -> None:
     assert report.aging == [("0-30", 0), ("31-60", 0), ("61-90", 0), ("91-180", 0), ("181+", 0)]
     assert report.escalated_total == 0
     assert report.median_answer_days is None
+    assert report.median_answer_working_days is None
     assert report.monthly == month_rows()
 
 
 # --- percentiles against the statistics module ---------------------------------------------
+
+
+def p90(values: list[float]) -> float:
+    """Return the 90th percentile by linear interpolation (PostgreSQL's percentile_cont)."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=10, method="inclusive")[8]
 
 
 def test_percentiles_match_statistics(tmp_path: Path) -> None:
@@ -688,8 +720,14 @@ def test_percentiles_match_statistics(tmp_path: Path) -> None:
     start = utc(2025, 1, 1)
 
     @settings(max_examples=40, deadline=None)
-    @given(st.lists(st.integers(0, 400 * 86_400), min_size=1, max_size=20))
-    def check(durations: list[int]) -> None:
+    @given(
+        st.lists(
+            st.tuples(st.integers(0, 400 * 86_400), st.none() | st.integers(0, 300)),
+            min_size=1,
+            max_size=20,
+        )
+    )
+    def check(answers: list[tuple[int, int | None]]) -> None:
         with engine.begin() as connection:
             connection.execute(delete(deadlines))
             connection.execute(delete(events))
@@ -708,18 +746,23 @@ def test_percentiles_match_statistics(tmp_path: Path) -> None:
                             "closed_at": datetime.fromtimestamp(
                                 start.timestamp() + seconds, tz=UTC
                             ),
+                            "working_days": working_days,
                         }
-                        for seconds in durations
+                        for seconds, working_days in answers
                     ],
                 ),
             )
         report = build_report(engine, as_of=utc(2026, 6, 1))
-        days = [seconds / 86_400 for seconds in durations]
+        days = [seconds / 86_400 for seconds, _working_days in answers]
         assert report.median_answer_days == pytest.approx(statistics.median(days), abs=1e-6)
-        expected = (
-            days[0] if len(days) == 1 else statistics.quantiles(days, n=10, method="inclusive")[8]
-        )
-        assert report.p90_answer_days == pytest.approx(expected, abs=1e-6)
+        assert report.p90_answer_days == pytest.approx(p90(days), abs=1e-6)
+        counted = [float(working) for _seconds, working in answers if working is not None]
+        if not counted:
+            assert report.median_answer_working_days is None
+            assert report.p90_answer_working_days is None
+            return
+        assert report.median_answer_working_days == pytest.approx(statistics.median(counted))
+        assert report.p90_answer_working_days == pytest.approx(p90(counted))
 
     check()
     engine.dispose()
@@ -781,9 +824,11 @@ def test_html_bars_mirrored_arabic(report: EscalationReport) -> None:
 def test_html_default_french(report: EscalationReport) -> None:
     html = render_html(report)
     assert '<html lang="fr" dir="ltr">' in html
-    # 50 % on-time rate and a median of 52 days, French style.
+    # 50 % on-time rate, a median of 52 days and of 34 working days, French style.
     assert "50,0\u00a0%" in html
     assert "52,0" in html
+    assert escape(LABELS["fr"]["median_answer_working_days"]) in html
+    assert "34,0" in html
 
 
 def test_html_respondent_names_escaped(report: EscalationReport) -> None:
@@ -810,7 +855,18 @@ def test_json_round_trip(report: EscalationReport) -> None:
     data = json.loads(text_form)
     assert data["escalated_total"] == 3
     assert data["overdue_by_level"] == {"0": 1, "1": 1, "2": 1}
+    assert data["median_answer_working_days"] == 34.0
     assert EscalationReport.from_dict(data) == report
+
+
+def test_json_without_working_days(report: EscalationReport) -> None:
+    data = json.loads(render_json(report))
+    del data["median_answer_working_days"]
+    del data["p90_answer_working_days"]
+    older = EscalationReport.from_dict(data)
+    assert older.median_answer_working_days is None
+    assert older.p90_answer_working_days is None
+    assert older.median_answer_days == report.median_answer_days
 
 
 def test_json_round_trip_filtered(filled: Engine) -> None:
@@ -827,6 +883,8 @@ def test_csv_round_trip(report: EscalationReport) -> None:
     assert summary["summary", "answered_on_time"] == "2"
     assert float(summary["summary", "on_time_rate"]) == report.on_time_rate
     assert float(summary["summary", "p90_answer_days"]) == report.p90_answer_days
+    assert float(summary["summary", "median_answer_working_days"]) == 34.0
+    assert float(summary["summary", "p90_answer_working_days"]) == report.p90_answer_working_days
     by_state = {row["key"]: int(row["value"]) for row in rows if row["section"] == "open_by_state"}
     assert by_state == report.open_by_state
     by_respondent = {

@@ -194,3 +194,30 @@ def test_adding_existing_holiday_rejected(engine: Engine) -> None:
             HolidayChange("add", date(2024, 6, 17), name="Aïd"),
             actor="admin",
         )
+
+
+def test_recompute_after_workflow_file_edit(database_url: str, tmp_path: Path) -> None:
+    original = WORKFLOW.read_text(encoding="utf-8")
+    edited = tmp_path / "working_days.yaml"
+    edited.write_text(
+        original.replace(
+            "calendar: ma-public-administration",
+            "calendar:\n  base: ma-public-administration\n"
+            "  holidays: [{date: '2024-06-25', name: Jour de deuil}]",
+        ),
+        encoding="utf-8",
+    )
+    clock = SimulatedClock(local(2024, 6, 1))
+    with Engine(
+        database_url, workflows=[load_workflow(WORKFLOW)], clock=clock, create_schema=True
+    ) as before:
+        reference = opened(before, local(2024, 6, 10))
+    with Engine(database_url, workflows=[load_workflow(edited)], clock=clock) as after:
+        result = after.recompute_deadlines("ma-public-administration", actor="admin")
+        (deadline,) = after.deadlines(reference)
+        last = after.history(reference)[-1]
+    assert [moved.reference for moved in result.moved] == [reference]
+    # 10 working days from Mon 10 June, skipping Eid (17-18) and the new day off (25): Thu 27.
+    assert deadline.due_at == datetime(2024, 6, 27, 22, 59, 59, tzinfo=UTC)
+    assert last.trigger == "calendar_changed"
+    assert last.payload["action"] == "recompute"

@@ -28,7 +28,13 @@ from case_workflow.store.schedule import reschedule_deadline
 from case_workflow.store.tables import calendar_changes, deadline_actions, deadlines, dossiers
 from case_workflow.timeline import deadline_marks, replay_deadline
 
-__all__ = ["CalendarChangeResult", "MovedDeadline", "apply_change", "stored_changes"]
+__all__ = [
+    "CalendarChangeResult",
+    "MovedDeadline",
+    "apply_change",
+    "recompute_all",
+    "stored_changes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +55,7 @@ class CalendarChangeResult:
     """Outcome of one calendar change for the open deadlines."""
 
     calendar: str
-    change: HolidayChange
+    change: HolidayChange | None
     examined: int = 0
     moved: list[MovedDeadline] = field(default_factory=list)
     kept_acted_on: list[str] = field(default_factory=list)
@@ -117,29 +123,58 @@ def apply_change(
     return result
 
 
-def _candidates(connection: Connection, context: StepContext, day: date) -> list[RowMapping]:
+def _candidates(connection: Connection, context: StepContext, day: date | None) -> list[RowMapping]:
+    """Return the running deadlines whose counting window contains ``day`` (None: all)."""
     definition = context.workflow.definition
     zone = context.zone
-    day_start = datetime.combine(day, datetime.min.time(), tzinfo=zone) - _WINDOW
-    day_end = datetime.combine(day, datetime.max.time(), tzinfo=zone) + _WINDOW
-    rows = connection.execute(
+    query = (
         select(deadlines, dossiers.c.reference)
         .join(dossiers, dossiers.c.id == deadlines.c.dossier_id)
         .where(dossiers.c.workflow == definition.workflow)
         .where(dossiers.c.workflow_version == definition.version)
         .where(deadlines.c.status == DeadlineStatus.RUNNING)
         .where(deadlines.c.rule != DUE_FROM_RULE)
-        .where(deadlines.c.started_at <= day_end)
-        .where(deadlines.c.due_at >= day_start)
         .order_by(deadlines.c.id)
     )
-    return [row._mapping for row in rows]
+    if day is not None:
+        day_start = datetime.combine(day, datetime.min.time(), tzinfo=zone) - _WINDOW
+        day_end = datetime.combine(day, datetime.max.time(), tzinfo=zone) + _WINDOW
+        query = query.where(deadlines.c.started_at <= day_end).where(
+            deadlines.c.due_at >= day_start
+        )
+    return [row._mapping for row in connection.execute(query)]
+
+
+def recompute_all(
+    connection: Connection,
+    contexts: Sequence[StepContext],
+    calendar: WorkingCalendar,
+    *,
+    actor_name: str,
+    at: datetime,
+) -> CalendarChangeResult:
+    """Recompute every running deadline of ``contexts`` with their current calendar.
+
+    Used after holidays declared in a workflow file changed: the engine cannot tell which
+    days the edit touched, so every running deadline is replayed.
+    """
+    result = CalendarChangeResult(calendar.name, None)
+    for context in contexts:
+        _apply_to_workflow(connection, context, None, actor_name, at, result)
+    log.info(
+        "calendar %s recomputed: %d deadlines examined, %d moved, %d kept (already acted on)",
+        calendar.name,
+        result.examined,
+        len(result.moved),
+        len(result.kept_acted_on),
+    )
+    return result
 
 
 def _apply_to_workflow(
     connection: Connection,
     context: StepContext,
-    day: date,
+    day: date | None,
     actor_name: str,
     at: datetime,
     result: CalendarChangeResult,
@@ -185,9 +220,9 @@ def _apply_to_workflow(
             occurred_at=at,
             payload={
                 "calendar": result.calendar,
-                "action": result.change.action,
-                "day": day.isoformat(),
-                "name": result.change.name,
+                "action": result.change.action if result.change else "recompute",
+                "day": day.isoformat() if day else None,
+                "name": result.change.name if result.change else "",
                 "deadline": rule.name,
                 "previous_due_at": previous.isoformat(),
                 "due_at": due.due_at.isoformat(),

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, func, select
 from case_workflow.calendar_admin import (
     CalendarChangeResult,
     apply_change,
+    recompute_all,
     record_change,
     stored_changes,
 )
@@ -548,6 +549,26 @@ class Engine:
         result = retry_when_locked(attempt)
         self.refresh_calendars()
         return result
+
+    def recompute_deadlines(
+        self, calendar: str, *, actor: str, at: datetime | None = None
+    ) -> CalendarChangeResult:
+        """Replay every running deadline on ``calendar`` and move those whose due date changed.
+
+        Run it after editing the holidays declared in a workflow file: one transaction moves
+        each deadline not yet acted on and records a ``calendar_changed`` event on its dossier.
+        """
+        self._ready()
+        working = self.calendar(calendar)
+        moment = self._now(at)
+        keys = [key for key, base in self._base_calendars.items() if base.name == calendar]
+
+        def attempt() -> CalendarChangeResult:
+            with write_transaction(self.database) as connection:
+                contexts = [self._contexts[key] for key in keys]
+                return recompute_all(connection, contexts, working, actor_name=actor, at=moment)
+
+        return retry_when_locked(attempt)
 
     def explain(self, reference: str, *, language: str = "en") -> list[tuple[Deadline, str]]:
         """Explain each deadline of a dossier: every day counted or skipped, pauses, extensions.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -210,7 +210,8 @@ def _update_deadlines(
             close_deadline(connection, row.id, at=at, status=DeadlineStatus.CANCELLED)
         else:
             status = DeadlineStatus.MET if at <= row.due_at else DeadlineStatus.MISSED
-            close_deadline(connection, row.id, at=at, status=status)
+            working_days = _working_days_taken(context, row.started_at, at)
+            close_deadline(connection, row.id, at=at, status=status, working_days=working_days)
     if rule is None or resumed:
         return
     planned = plan_deadline(
@@ -239,6 +240,18 @@ def _update_deadlines(
             zone=context.zone,
         ),
     )
+
+
+def _working_days_taken(context: StepContext, started_at: datetime, closed_at: datetime) -> int:
+    """Count the working days after the local start date, up to the local close date included.
+
+    An "N working days" rule counts the same way, so closing on its due date gives N unless
+    the deadline was paused or extended. Paused days are counted like the others.
+    """
+    first = started_at.astimezone(context.zone).date()
+    last = closed_at.astimezone(context.zone).date()
+    days = (first + timedelta(days=offset) for offset in range(1, (last - first).days + 1))
+    return sum(1 for day in days if context.calendar.is_working_day(day))
 
 
 def _rule_as_duration(row: DeadlineRow) -> Duration:

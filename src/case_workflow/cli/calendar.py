@@ -132,6 +132,37 @@ def remove(
     _change("remove", day, "", "holiday", calendar, actor, database, workflows)
 
 
+@calendar_app.command(
+    "recompute",
+    help=_("Recompute open deadlines after editing holidays in a workflow file."),
+)
+def recompute(
+    calendar: CalendarOption,
+    actor: ActorOption,
+    database: DatabaseOption = DEFAULT_URL,
+    workflows: WorkflowsOption = None,
+) -> None:
+    with reported_errors(), open_engine(database, workflows) as engine:
+        result = engine.recompute_deadlines(calendar, actor=actor)
+    typer.echo(
+        _(
+            "%(calendar)s: %(examined)d open deadlines examined, %(moved)d moved, "
+            "%(kept)d kept because already acted on"
+        )
+        % {
+            "calendar": calendar,
+            "examined": result.examined,
+            "moved": len(result.moved),
+            "kept": len(result.kept_acted_on),
+        }
+    )
+    for moved in result.moved:
+        typer.echo(
+            f"  {moved.reference}  {moved.deadline}  "
+            f"{moved.previous_due_at.isoformat()} -> {moved.due_at.isoformat()}"
+        )
+
+
 @calendar_app.command("list", help=_("List a calendar's non-working days of a year."))
 def list_days(
     year: Annotated[int, typer.Argument(help=_("The year."))],

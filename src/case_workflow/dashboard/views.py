@@ -185,6 +185,11 @@ def report_context(
             ("late", labels["answered_late"], number.integer(report.answered_late)),
             ("on_time_rate", labels["on_time_rate"], number.percent(report.on_time_rate)),
             ("median", labels["median_answer_days"], number.decimal(report.median_answer_days)),
+            (
+                "median_working",
+                labels["median_answer_working_days"],
+                number.decimal(report.median_answer_working_days),
+            ),
         ],
         "charts": [
             chart("overdue_by_level", "level", levels),

@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from case_workflow.calendars import load_zone
 from case_workflow.errors import InvalidInput
@@ -132,11 +133,19 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
 def _build(
     connection: Connection, scope: Scope, timezone: str, top: int, months: int
 ) -> EscalationReport:
-    on_time, late = _answered(connection, scope)
+    on_time, late, with_working_days = _answered(connection, scope)
     answered = on_time + late
     open_by_state, aging = _open_figures(connection, scope)
     overdue = _overdue_figures(connection, scope)
-    median, p90 = _percentiles(connection, scope, answered, (Fraction(1, 2), Fraction(9, 10)))
+    elapsed_days = days_between(deadlines.c.started_at, deadlines.c.closed_at)
+    median, p90 = _percentiles(connection, scope, elapsed_days, answered)
+    median_working, p90_working = _percentiles(
+        connection,
+        scope,
+        deadlines.c.working_days,
+        with_working_days,
+        deadlines.c.working_days.is_not(None),
+    )
     return EscalationReport(
         as_of=scope.as_of,
         generated_for=scope.filters,
@@ -153,6 +162,8 @@ def _build(
         on_time_rate=on_time / answered if answered else None,
         median_answer_days=median,
         p90_answer_days=p90,
+        median_answer_working_days=median_working,
+        p90_answer_working_days=p90_working,
         monthly=monthly_rows(connection, scope, months),
         escalated=_overdue_list(connection, scope, top) if overdue.total else [],
         escalated_total=overdue.total,
@@ -274,38 +285,50 @@ def _overdue_list(connection: Connection, scope: Scope, top: int) -> list[Escala
     ]
 
 
-def _answered(connection: Connection, scope: Scope) -> tuple[int, int]:
+def _answered(connection: Connection, scope: Scope) -> tuple[int, int, int]:
+    """Count the answered deadlines met, missed, and with a stored working-day count."""
+
     def tally(status: DeadlineStatus) -> Any:
         return func.coalesce(func.sum(case((deadlines.c.status == status, 1), else_=0)), 0)
 
     query = (
-        select(tally(DeadlineStatus.MET), tally(DeadlineStatus.MISSED))
-        .select_from(scope.deadline_source())
-        .where(*scope.deadline_dossier_conditions(), *scope.answered())
-    )
-    on_time, late = connection.execute(query).one()
-    return int(on_time), int(late)
-
-
-def _percentiles(
-    connection: Connection, scope: Scope, count: int, fractions: tuple[Fraction, ...]
-) -> list[float | None]:
-    """Return answer-days percentiles by linear interpolation (PostgreSQL percentile_cont).
-
-    SQLite has no percentile aggregate, so the database numbers the sorted durations once
-    (row_number) and returns only the one or two rows around each position
-    ``fraction * (count - 1)``.
-    """
-    if count == 0:
-        return [None for _fraction in fractions]
-    duration = days_between(deadlines.c.started_at, deadlines.c.closed_at)
-    ranked = (
         select(
-            duration.label("days"),
-            func.row_number().over(order_by=duration).label("position"),
+            tally(DeadlineStatus.MET),
+            tally(DeadlineStatus.MISSED),
+            # COUNT of a column skips its NULLs.
+            func.count(deadlines.c.working_days),
         )
         .select_from(scope.deadline_source())
         .where(*scope.deadline_dossier_conditions(), *scope.answered())
+    )
+    on_time, late, with_working_days = connection.execute(query).one()
+    return int(on_time), int(late), int(with_working_days)
+
+
+def _percentiles(
+    connection: Connection,
+    scope: Scope,
+    days: ColumnElement[Any],
+    count: int,
+    *conditions: ColumnElement[bool],
+) -> tuple[float | None, float | None]:
+    """Return the median and 90th percentile of ``days`` over the answered deadlines.
+
+    Percentiles interpolate linearly, as PostgreSQL's percentile_cont does. ``count`` is the
+    number of answered deadlines that ``conditions`` keep. SQLite has no percentile
+    aggregate, so the database numbers the sorted values once (row_number) and returns only
+    the one or two rows around each position ``fraction * (count - 1)``.
+    """
+    fractions = (Fraction(1, 2), Fraction(9, 10))
+    if count == 0:
+        return None, None
+    ranked = (
+        select(
+            days.label("days"),
+            func.row_number().over(order_by=days).label("position"),
+        )
+        .select_from(scope.deadline_source())
+        .where(*scope.deadline_dossier_conditions(), *scope.answered(), *conditions)
         .subquery("ranked")
     )
     wanted: set[int] = set()
@@ -320,7 +343,7 @@ def _percentiles(
         .tuples()
         .all()
     )
-    results: list[float | None] = []
+    results: list[float] = []
     for fraction in fractions:
         position = fraction * (count - 1)
         below = int(position)
@@ -331,7 +354,8 @@ def _percentiles(
             continue
         high = float(values[below + 2])
         results.append(_round_days(low + float(weight) * (high - low)))
-    return results
+    median, p90 = results
+    return median, p90
 
 
 def _round_days(days: float) -> float:

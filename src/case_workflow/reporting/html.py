@@ -218,6 +218,11 @@ def render_html(
             (labels["median_answer_days"], number.decimal(report.median_answer_days)),
             (labels["p90_answer_days"], number.decimal(report.p90_answer_days)),
             (
+                labels["median_answer_working_days"],
+                number.decimal(report.median_answer_working_days),
+            ),
+            (labels["p90_answer_working_days"], number.decimal(report.p90_answer_working_days)),
+            (
                 labels["estimated_holiday_deadlines"],
                 number.integer(report.estimated_holiday_deadlines),
             ),

@@ -37,6 +37,8 @@ LABELS: dict[str, dict[str, str]] = {
         "on_time_rate": "Taux de réponse dans le délai",
         "median_answer_days": "Délai médian de réponse (jours)",
         "p90_answer_days": "Délai de réponse, 90e centile (jours)",
+        "median_answer_working_days": "Délai médian de réponse (jours ouvrés)",
+        "p90_answer_working_days": "Délai de réponse, 90e centile (jours ouvrés)",
         "estimated_holiday_deadlines": "Délais en cours fondés sur une fête estimée",
         "open_by_state": "Dossiers en cours par étape",
         "state": "Étape",
@@ -67,7 +69,8 @@ LABELS: dict[str, dict[str, str]] = {
         "empty": "Aucun dossier.",
         "footnote": (
             "Chiffres recalculés à partir de l'historique des dossiers à la date indiquée. "
-            "Les jours sont des jours calendaires locaux."
+            "Les jours sont des jours calendaires locaux, sauf les jours ouvrés, "
+            "qui excluent les week-ends et les jours fériés."
         ),
         "decimal_separator": ",",
         "group_separator": "\u202f",
@@ -95,6 +98,8 @@ LABELS: dict[str, dict[str, str]] = {
         "on_time_rate": "نسبة الأجوبة داخل الأجل",
         "median_answer_days": "المدة الوسيطة للجواب (بالأيام)",
         "p90_answer_days": "مدة الجواب، المئين التسعون (بالأيام)",
+        "median_answer_working_days": "المدة الوسيطة للجواب (بأيام العمل)",
+        "p90_answer_working_days": "مدة الجواب، المئين التسعون (بأيام العمل)",
         "estimated_holiday_deadlines": "آجال جارية مبنية على عيد تقديري",
         "open_by_state": "الملفات الجارية حسب المرحلة",
         "state": "المرحلة",
@@ -124,7 +129,8 @@ LABELS: dict[str, dict[str, str]] = {
         "not_available": "غير متوفر",
         "empty": "لا توجد ملفات.",
         "footnote": (
-            "أرقام محسوبة انطلاقا من سجل الملفات في التاريخ المذكور. الأيام أيام تقويمية محلية."
+            "أرقام محسوبة انطلاقا من سجل الملفات في التاريخ المذكور. الأيام أيام تقويمية محلية، "
+            "باستثناء أيام العمل التي لا تحتسب فيها عطلة نهاية الأسبوع والأعياد."
         ),
         "decimal_separator": ",",
         "group_separator": "\u202f",
@@ -152,6 +158,8 @@ LABELS: dict[str, dict[str, str]] = {
         "on_time_rate": "On-time answer rate",
         "median_answer_days": "Median answer time (days)",
         "p90_answer_days": "Answer time, 90th percentile (days)",
+        "median_answer_working_days": "Median answer time (working days)",
+        "p90_answer_working_days": "Answer time, 90th percentile (working days)",
         "estimated_holiday_deadlines": "Open deadlines resting on an estimated holiday",
         "open_by_state": "Open dossiers by state",
         "state": "State",
@@ -182,7 +190,8 @@ LABELS: dict[str, dict[str, str]] = {
         "empty": "No dossiers.",
         "footnote": (
             "Figures recomputed from the dossiers' history as of the date shown. "
-            "Days are local calendar days."
+            "Days are local calendar days, except working days, which leave out weekends "
+            "and public holidays."
         ),
         "decimal_separator": ".",
         "group_separator": ",",

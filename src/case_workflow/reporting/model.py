@@ -147,9 +147,11 @@ class EscalationReport:
 
     Overdue counts are dossiers (a dossier with two overdue deadlines counts once), and answer
     statistics are deadlines closed met or missed by ``as_of``. Answer days are the elapsed time
-    from the deadline's start to its close divided by 24 hours. ``escalated`` lists the overdue
-    dossiers at every escalation level, 0 included, most overdue first, and ``escalated_total``
-    counts them all.
+    from the deadline's start to its close divided by 24 hours. Answer working days are the
+    counts of working days stored on the deadlines when they closed. Deadlines closed before
+    schema revision 0003 have no count and are left out of those two figures. ``escalated``
+    lists the overdue dossiers at every escalation level, 0 included, most overdue first, and
+    ``escalated_total`` counts them all.
     """
 
     as_of: datetime
@@ -166,6 +168,8 @@ class EscalationReport:
     on_time_rate: float | None
     median_answer_days: float | None
     p90_answer_days: float | None
+    median_answer_working_days: float | None
+    p90_answer_working_days: float | None
     monthly: list[MonthRow]
     escalated: list[EscalatedRow]
     escalated_total: int
@@ -202,6 +206,8 @@ class EscalationReport:
             "on_time_rate": self.on_time_rate,
             "median_answer_days": self.median_answer_days,
             "p90_answer_days": self.p90_answer_days,
+            "median_answer_working_days": self.median_answer_working_days,
+            "p90_answer_working_days": self.p90_answer_working_days,
             "monthly": [
                 {
                     "month": row.month,
@@ -241,6 +247,9 @@ class EscalationReport:
                 on_time_rate=_optional_float(data["on_time_rate"]),
                 median_answer_days=_optional_float(data["median_answer_days"]),
                 p90_answer_days=_optional_float(data["p90_answer_days"]),
+                # Reports written before these figures existed have no such keys.
+                median_answer_working_days=_optional_float(data.get("median_answer_working_days")),
+                p90_answer_working_days=_optional_float(data.get("p90_answer_working_days")),
                 monthly=[MonthRow(**item) for item in data["monthly"]],
                 escalated=[
                     EscalatedRow(**{**item, "due_at": datetime.fromisoformat(item["due_at"])})

@@ -23,6 +23,8 @@ section                       key                         value
                               ``on_time_rate``,           no answered deadline
                               ``median_answer_days``,
                               ``p90_answer_days``,
+                              ``median_answer_working_days``,
+                              ``p90_answer_working_days``,
                               ``escalated_total``,
                               ``estimated_holiday_deadlines``
 ``open_by_state``             a state                     open dossiers in that state
@@ -113,6 +115,8 @@ def _summary_rows(report: EscalationReport) -> Iterator[tuple[str, str, str]]:
         "on_time_rate": report.on_time_rate,
         "median_answer_days": report.median_answer_days,
         "p90_answer_days": report.p90_answer_days,
+        "median_answer_working_days": report.median_answer_working_days,
+        "p90_answer_working_days": report.p90_answer_working_days,
         "escalated_total": report.escalated_total,
         "estimated_holiday_deadlines": report.estimated_holiday_deadlines,
     }

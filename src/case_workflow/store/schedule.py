@@ -204,11 +204,18 @@ def reschedule_deadline(
 
 
 def close_deadline(
-    connection: Connection, deadline_id: int, *, at: datetime, status: DeadlineStatus
+    connection: Connection,
+    deadline_id: int,
+    *,
+    at: datetime,
+    status: DeadlineStatus,
+    working_days: int | None = None,
 ) -> None:
-    """Close the deadline; actions not yet done are cancelled."""
+    """Close the deadline and store ``working_days``; actions not yet done are cancelled."""
     connection.execute(
-        update(deadlines).where(deadlines.c.id == deadline_id).values(status=status, closed_at=at)
+        update(deadlines)
+        .where(deadlines.c.id == deadline_id)
+        .values(status=status, closed_at=at, working_days=working_days)
     )
     connection.execute(
         update(deadline_actions)

@@ -111,6 +111,10 @@ deadlines = Table(
     Column("paused_at", UTCDateTime, nullable=True),
     Column("remaining", String(64), nullable=True),
     Column("closed_at", UTCDateTime, nullable=True),
+    # Working days from the start's local date (excluded) to the close's local date (included),
+    # counted with the engine's calendar when the deadline was met or missed. NULL for other
+    # statuses and for deadlines closed before revision 0003 added the column.
+    Column("working_days", Integer, nullable=True),
     Column("rests_on_estimate", Boolean, nullable=False, default=False),
     Column("explanation", JSON, nullable=False),
     Index(None, "dossier_id", "status"),
