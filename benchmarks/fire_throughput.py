@@ -19,9 +19,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _common import print_table, save, scratch_database
 from sqlalchemy import bindparam, insert, select, update
 
-from _common import print_table, save, scratch_database
 from case_workflow import Actor, Complainant, Engine, load_workflow
 from case_workflow.store.tables import dossiers, events
 
@@ -33,7 +33,9 @@ RAW_SEQ = itertools.count(1_000_000)
 
 def _file_dossiers(engine: Engine, count: int) -> list[str]:
     return [
-        engine.file("ping", actor=CLERK, complainant=Complainant("Bench"), subject="bench").reference
+        engine.file(
+            "ping", actor=CLERK, complainant=Complainant("Bench"), subject="bench"
+        ).reference
         for _ in range(count)
     ]
 

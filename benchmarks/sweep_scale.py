@@ -21,9 +21,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _common import print_table, save, scratch_database
 from sqlalchemy import insert
 
-from _common import print_table, save, scratch_database
 from case_workflow import Engine, load_workflow
 from case_workflow.store.history import GENESIS_HASH, event_hash
 from case_workflow.store.tables import deadline_actions, deadlines, dossiers, events
@@ -212,7 +212,9 @@ def main() -> None:
         "memory ratio",
     ]
     print_table(headers, rows)
-    print(f"results written to {save('sweep_scale', {'headers': headers, 'rows': rows, 'raw': raw})}")
+    print(
+        f"results written to {save('sweep_scale', {'headers': headers, 'rows': rows, 'raw': raw})}"
+    )
 
 
 if __name__ == "__main__":
