@@ -365,3 +365,17 @@ def test_system_role_cannot_fire(engine: Engine, clock: SimulatedClock) -> None:
     with pytest.raises(ActorNotAllowed):
         engine.fire(reference, "escalate", actor=Actor("someone", "system", "mediator"))
     assert engine.get(reference).state == "transmitted"
+
+
+def test_escalation_notice_explains_due_date(engine: Engine, clock: SimulatedClock) -> None:
+    reference = file_dossier(engine)
+    transmit(engine, clock, reference)
+    engine.sweep(datetime(2024, 5, 1, 9, tzinfo=UTC))
+    (notice,) = [
+        letter
+        for letter in engine.letters(reference)
+        if letter.letter == "escalation_notice" and letter.language == "fr"
+    ]
+    assert "Calcul de l&#39;échéance" in notice.html or "Calcul de l'échéance" in notice.html
+    assert "60 jours calendaires à compter du 16/01/2024" in notice.html
+    assert "échéance le 16/03/2024 23:59:59" in notice.html

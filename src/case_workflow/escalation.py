@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, select
 
 from case_workflow.errors import ConcurrencyError, DossierNotFound
+from case_workflow.explain import summarize
 from case_workflow.notifications import DeadlineInfo
 from case_workflow.records import ActionKind, ActionStatus
 from case_workflow.states import Actor
@@ -158,9 +159,13 @@ def _load_dossiers(connection: Connection, ids: set[int]) -> dict[int, DossierRo
 
 def _load_deadlines(connection: Connection, ids: set[int]) -> dict[int, Row[Any]]:
     rows = connection.execute(
-        select(deadlines.c.id, deadlines.c.name, deadlines.c.due_at, deadlines.c.started_at).where(
-            deadlines.c.id.in_(ids)
-        )
+        select(
+            deadlines.c.id,
+            deadlines.c.name,
+            deadlines.c.due_at,
+            deadlines.c.started_at,
+            deadlines.c.explanation,
+        ).where(deadlines.c.id.in_(ids))
     )
     return {row.id: row for row in rows}
 
@@ -192,7 +197,7 @@ def _act(
         started_at=deadline.started_at,
         days_overdue=days_overdue,
         level=action.level,
-        explanation_text="",
+        explanation_text=summarize(deadline.explanation, definition.languages[0]),
     )
     payload = {
         "deadline": deadline.name,

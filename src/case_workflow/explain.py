@@ -7,15 +7,17 @@ result depends on. It renders as text in English or French and as a JSON-safe di
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from case_workflow.calendars import Holiday, HolidayStatus
 from case_workflow.definition.model import DueTime
 from case_workflow.durations import Duration, TimeUnit
 from case_workflow.errors import InvalidInput
 
-__all__ = ["LANGUAGES", "DayStep", "Explanation", "Extension", "Pause"]
+__all__ = ["LANGUAGES", "DayStep", "Explanation", "Extension", "Pause", "summarize"]
 
 LANGUAGES = ("en", "fr")
 
@@ -329,3 +331,47 @@ def _reason_text(step: DayStep, language: str) -> str:
     if not parts and step.reason:
         parts.append("hors des heures ouvrables")
     return ", ".join(parts) or "-"
+
+
+_SUMMARY = {
+    "en": (
+        "{duration} from {start}, due {due} ({zone} time, UTC{offset})",
+        "; the clock was paused and resumed",
+        "; extended by {extra}",
+    ),
+    "fr": (
+        "{duration} à compter du {start}, échéance le {due} (heure de {zone}, UTC{offset})",
+        " ; le délai a été suspendu puis repris",
+        " ; prorogé de {extra}",
+    ),
+}
+
+
+def summarize(stored: Mapping[str, Any], language: str = "en") -> str:
+    """Return a one-sentence account of a stored explanation (``to_dict`` output), for letters.
+
+    Return "" when the stored explanation lacks the needed fields, as for a due instant taken
+    from a payload field.
+    """
+    lines = _SUMMARY.get(language, _SUMMARY["en"])
+    try:
+        duration = Duration.parse(str(stored["duration"]))
+        start = datetime.fromisoformat(str(stored["start_local"]))
+        due = datetime.fromisoformat(str(stored["due_local"]))
+    except (KeyError, ValueError):
+        return ""
+    text = lines[0].format(
+        duration=_duration_text(duration, language if language in _UNITS else "en"),
+        start=start.strftime("%d/%m/%Y"),
+        due=due.strftime("%d/%m/%Y %H:%M:%S"),
+        zone=stored.get("timezone", ""),
+        offset=stored.get("utc_offset_at_due", ""),
+    )
+    if stored.get("pauses") or stored.get("resumed_from_pause"):
+        text += lines[1]
+    for extension in list(stored.get("extensions_granted", [])):
+        extra = Duration.parse(str(extension["extra"]))
+        text += lines[2].format(
+            extra=_duration_text(extra, language if language in _UNITS else "en")
+        )
+    return text
