@@ -2,7 +2,7 @@
 
 Each batch of due actions is claimed and acted on in one transaction: the action is marked
 done, the dossier changes (with its event), and the letters and outbox rows are written, or
-nothing is. A crash anywhere leaves the batch's actions pending for the next sweep; the unique
+nothing is. A crash anywhere leaves the batch's actions pending for the next sweep, and the unique
 key (deadline, kind, level) and the ``pending`` condition make a replay harmless.
 
 Actions are taken in due order (``fire_at``, then id), so a sweep that runs after days of

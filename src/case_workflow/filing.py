@@ -49,6 +49,7 @@ def check_filing(
 ) -> None:
     """Reject a filing whose actor, complainant, subject or reference is invalid."""
     roles = definition.roles
+
     if actor.role not in roles:
         raise InvalidInput(
             f"unknown role {actor.role!r}; roles of {definition.workflow!r}: "
@@ -63,6 +64,7 @@ def check_filing(
             f"role {actor.role!r} belongs to institution {roles[actor.role].institution!r}, "
             f"not {actor.institution!r}; give the role's institution"
         )
+
     _check_text("name", complainant.name, required=True)
     _check_text("address", complainant.address, required=False)
     _check_text("email", complainant.email, required=False)
@@ -71,6 +73,7 @@ def check_filing(
         raise InvalidInput(
             f"invalid e-mail address {complainant.email!r}; give an address such as name@example.org"
         )
+
     if complainant.language not in definition.languages:
         raise InvalidInput(
             f"complainant language {complainant.language!r} is not a language of "
