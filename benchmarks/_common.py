@@ -42,6 +42,18 @@ def scratch_database(kind: str, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def peak_rss_mib() -> float:
+    """Return this process's peak resident memory (Linux VmHWM).
+
+    ``getrusage`` is not used because on Linux its ``ru_maxrss`` survives ``execve``, so a
+    child would report the parent's peak from filling the store.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("VmHWM missing from /proc/self/status; peak memory needs Linux")
+
+
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),

@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import print_table, save, scratch_database
+from _common import peak_rss_mib, print_table, save, scratch_database
 from sqlalchemy import insert
 
 from case_workflow import Engine
@@ -318,18 +318,6 @@ def report_once(url: str) -> dict[str, Any]:
         "answered": report.answered_on_time + report.answered_late,
         "peak_rss_mib": peak_rss_mib(),
     }
-
-
-def peak_rss_mib() -> float:
-    """Return this process's peak resident memory (Linux VmHWM).
-
-    ``getrusage`` is not used because on Linux its ``ru_maxrss`` survives ``execve``, so a
-    child would report the parent's peak from filling the store.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM missing from /proc/self/status; peak memory needs Linux")
 
 
 def run_report(url: str) -> dict[str, Any]:

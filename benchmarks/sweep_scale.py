@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import print_table, save, scratch_database
+from _common import peak_rss_mib, print_table, save, scratch_database
 from sqlalchemy import insert
 
 from case_workflow import Engine, load_workflow
@@ -142,18 +142,6 @@ def sweep_once(url: str) -> dict[str, float]:
     seconds = time.perf_counter() - started
     engine.close()
     return {"seconds": seconds, "actions": result.actions, "peak_rss_mib": peak_rss_mib()}
-
-
-def peak_rss_mib() -> float:
-    """Return this process's peak resident memory (Linux VmHWM).
-
-    ``getrusage`` is not used because on Linux its ``ru_maxrss`` survives ``execve``, so a
-    child would report the parent's peak from filling the store.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM missing from /proc/self/status; peak memory needs Linux")
 
 
 def measure(backend: str, total: int, due: int, folder: Path) -> dict[str, float]:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from case_workflow.calendar_admin import CalendarChangeResult
 from case_workflow.calendars import HolidayChange, load_calendar
 from case_workflow.cli import app, reported_errors
 from case_workflow.cli.i18n import gettext_ as _
@@ -86,6 +87,10 @@ def _change(
             "kept": len(result.kept_acted_on),
         }
     )
+    _echo_moved(result)
+
+
+def _echo_moved(result: CalendarChangeResult) -> None:
     for moved in result.moved:
         typer.echo(
             f"  {moved.reference}  {moved.deadline}  "
@@ -156,11 +161,7 @@ def recompute(
             "kept": len(result.kept_acted_on),
         }
     )
-    for moved in result.moved:
-        typer.echo(
-            f"  {moved.reference}  {moved.deadline}  "
-            f"{moved.previous_due_at.isoformat()} -> {moved.due_at.isoformat()}"
-        )
+    _echo_moved(result)
 
 
 @calendar_app.command("list", help=_("List a calendar's non-working days of a year."))
