@@ -88,11 +88,11 @@ class Story:
     def state(self) -> str:
         return self.steps[-1][2]
 
-    def step(self, trigger: str, to_state: str, who: tuple[str, str, str], at: datetime) -> bool:
+    def step(self, trigger: str, to_state: str, actor: tuple[str, str, str], at: datetime) -> bool:
         """Append a step unless it happens after AS_OF; return whether it was appended."""
         if at > AS_OF:
             return False
-        self.steps.append((trigger, self.state, to_state, who, at))
+        self.steps.append((trigger, self.state, to_state, actor, at))
         return True
 
 
@@ -105,22 +105,22 @@ def story(number: int, total: int, chance: random.Random) -> Story:
     spacing = 730 * 86_400 / total
     offset = (number - 1) * spacing + chance.random() * spacing
     filed_at = FIRST_FILING + timedelta(seconds=offset)
-    told = Story(number, filed_at, chance.choice(RESPONDENT_CODES))
-    told.steps.append(("file", None, "filed", MEDIATOR, filed_at))
+    story = Story(number, filed_at, chance.choice(RESPONDENT_CODES))
+    story.steps.append(("file", None, "filed", MEDIATOR, filed_at))
     review = filed_at + timedelta(days=chance.randint(1, 20), hours=chance.randint(0, 6))
-    if not told.step("start_review", "under_review", MEDIATOR, review):
-        return told
+    if not story.step("start_review", "under_review", MEDIATOR, review):
+        return story
     decided = review + timedelta(days=chance.randint(2, 30))
     draw = chance.random()
     if draw < 0.12:
         final = "inadmissible" if draw < 0.05 else "redirected"
-        if told.step(
+        if story.step(
             "declare_inadmissible" if draw < 0.05 else "redirect", final, MEDIATOR, decided
         ):
-            told.closed_at = decided
-        return told
-    if not told.step("transmit", "transmitted", MEDIATOR, decided):
-        return told
+            story.closed_at = decided
+        return story
+    if not story.step("transmit", "transmitted", MEDIATOR, decided):
+        return story
     due = decided + timedelta(days=60)
     deadline: dict[str, Any] = {
         "name": "answer",
@@ -130,7 +130,7 @@ def story(number: int, total: int, chance: random.Random) -> Story:
         "started_at": decided,
         "due_at": due,
     }
-    told.deadline = deadline
+    story.deadline = deadline
     plan = [("reminder", 1, due - timedelta(days=10)), ("escalation", 1, due)]
     plan.append(("escalation", 2, due + timedelta(days=21)))
     answer_in = chance.choice(
@@ -140,7 +140,7 @@ def story(number: int, total: int, chance: random.Random) -> Story:
     if chance.random() < 0.08:
         # Documents requested from the complainant: the deadline pauses until AS_OF.
         paused = decided + timedelta(days=chance.randint(5, 40))
-        if told.step("request_information", "information_requested", MEDIATOR, paused):
+        if story.step("request_information", "information_requested", MEDIATOR, paused):
             deadline["status"] = "paused"
             deadline["paused_at"] = paused
             deadline["remaining"] = f"{(due - paused).days} calendar_days"
@@ -154,32 +154,32 @@ def story(number: int, total: int, chance: random.Random) -> Story:
             action["done_at"] = fire_at + timedelta(minutes=5)
             action["letter"] = {"reminder": "reminder", "escalation": "formal_notice"}[kind]
             if kind == "escalation":
-                told.level = level
+                story.level = level
                 if level == 2:
                     action["event"] = "escalate"
                     action["letter"] = "escalation_notice"
-                    told.step("escalate", "escalated", SYSTEM, action["done_at"])
+                    story.step("escalate", "escalated", SYSTEM, action["done_at"])
         elif answered_at <= AS_OF:
             action["status"] = "cancelled"
         else:
             action["status"] = "suspended" if deadline["status"] == "paused" else "pending"
-        told.actions.append(action)
-    if answered_at <= AS_OF and told.step("answer", "answered", RESPONDENT, answered_at):
+        story.actions.append(action)
+    if answered_at <= AS_OF and story.step("answer", "answered", RESPONDENT, answered_at):
         deadline["status"] = "met" if answered_at <= due else "missed"
         deadline["closed_at"] = answered_at
         closed = answered_at + timedelta(days=chance.randint(5, 60))
-        if chance.random() < 0.75 and told.step("close", "closed", MEDIATOR, closed):
-            told.closed_at = closed
-    return told
+        if chance.random() < 0.75 and story.step("close", "closed", MEDIATOR, closed):
+            story.closed_at = closed
+    return story
 
 
 def rows(stories: list[Story]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Turn stories into row dictionaries per table, ids assigned from the dossier numbers."""
     dossier_rows, event_rows, deadline_rows, action_rows = [], [], [], []
-    for told in stories:
-        reference = f"RS-{told.number:07d}"
+    for story in stories:
+        reference = f"RS-{story.number:07d}"
         digest = GENESIS_HASH
-        for seq, (trigger, from_state, to_state, who, at) in enumerate(told.steps, start=1):
+        for seq, (trigger, from_state, to_state, actor, at) in enumerate(story.steps, start=1):
             previous = digest
             digest = event_hash(
                 previous,
@@ -188,22 +188,22 @@ def rows(stories: list[Story]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
                 trigger=trigger,
                 from_state=from_state,
                 to_state=to_state,
-                actor=who[0],
-                role=who[1],
-                institution=who[2],
+                actor=actor[0],
+                role=actor[1],
+                institution=actor[2],
                 occurred_at=at,
                 payload={},
             )
             event_rows.append(
                 {
-                    "dossier_id": told.number,
+                    "dossier_id": story.number,
                     "seq": seq,
                     "trigger": trigger,
                     "from_state": from_state,
                     "to_state": to_state,
-                    "actor": who[0],
-                    "role": who[1],
-                    "institution": who[2],
+                    "actor": actor[0],
+                    "role": actor[1],
+                    "institution": actor[2],
                     "occurred_at": at,
                     "payload": {},
                     "prev_hash": previous,
@@ -212,48 +212,48 @@ def rows(stories: list[Story]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
             )
         dossier_rows.append(
             {
-                "id": told.number,
+                "id": story.number,
                 "reference": reference,
                 "workflow": WORKFLOW,
                 "workflow_version": 1,
-                "state": told.state,
-                "version": len(told.steps),
-                "respondent": told.respondent,
-                "region": RESPONDENTS[told.respondent],
+                "state": story.state,
+                "version": len(story.steps),
+                "respondent": story.respondent,
+                "region": RESPONDENTS[story.respondent],
                 "urgent": False,
-                "escalation_level": told.level,
+                "escalation_level": story.level,
                 "subject": "Titre foncier non délivré",
                 "complainant": {"name": "bench"},
                 "data": {},
-                "filed_at": told.filed_at,
-                "updated_at": told.steps[-1][4],
-                "closed_at": told.closed_at,
-                "event_count": len(told.steps),
+                "filed_at": story.filed_at,
+                "updated_at": story.steps[-1][4],
+                "closed_at": story.closed_at,
+                "event_count": len(story.steps),
                 "last_hash": digest,
             }
         )
-        if told.deadline is not None:
+        if story.deadline is not None:
             deadline_rows.append(
                 {
                     "paused_at": None,
                     "remaining": None,
                     "closed_at": None,
-                    **told.deadline,
-                    "id": told.number,
-                    "dossier_id": told.number,
+                    **story.deadline,
+                    "id": story.number,
+                    "dossier_id": story.number,
                     "rests_on_estimate": False,
                     "explanation": {},
                 }
             )
-            for action in told.actions:
+            for action in story.actions:
                 action_rows.append(
                     {
                         "done_at": None,
                         "letter": None,
                         "event": None,
                         **action,
-                        "deadline_id": told.number,
-                        "dossier_id": told.number,
+                        "deadline_id": story.number,
+                        "dossier_id": story.number,
                     }
                 )
     yield "dossiers", dossier_rows

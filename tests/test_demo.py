@@ -164,7 +164,7 @@ def test_demo_negative_count_rejected(tmp_path: Path) -> None:
 
 
 def test_demo_rejects_used_database(demo: DemoResult, tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="already holds dossiers"):
+    with pytest.raises(InvalidInput, match="already contains dossiers"):
         run_demo(tmp_path, url=demo.url, dossiers=5)
 
 

@@ -420,8 +420,8 @@ class CrashReport:
     error: str | None
 
 
-def crash_driver(url: str, kills_wanted: int, seed: int, out: Any) -> None:
-    """Body of a spawned driver: fork sweepers and kill them until ``kills_wanted`` kills.
+def crash_driver(url: str, kills_required: int, seed: int, out: Any) -> None:
+    """Body of a spawned driver: fork sweepers and kill them until ``kills_required`` kills.
 
     Forking from this single-threaded process (with the workflow compiled once) makes each
     sweeper start in milliseconds. Afterwards one sweep runs to completion.
@@ -433,8 +433,8 @@ def crash_driver(url: str, kills_wanted: int, seed: int, out: Any) -> None:
         kills = 0
         clean_exits = 0
         modes: Counter[str] = Counter()
-        for _round in range(kills_wanted * 5):
-            if kills >= kills_wanted:
+        for _round in range(kills_required * 5):
+            if kills >= kills_required:
                 break
             mode = rng.choice(KILL_MODES)
             point = rng.randint(1, 4) if mode == "before_commit" else rng.randint(1, 300)
@@ -463,17 +463,17 @@ def crash_driver(url: str, kills_wanted: int, seed: int, out: Any) -> None:
 @pytest.mark.slow
 def test_sweeps_killed_at_random_points(database_url: str) -> None:
     on_sqlite = database_url.startswith("sqlite")
-    kills_wanted = 110 if on_sqlite else 40
+    kills_required = 110 if on_sqlite else 40
     due = build_store(database_url, sampled=60, bulk=940, with_letters=True)
     assert due == 3000
     spawn = multiprocessing.get_context("spawn")
     out = spawn.Queue()
-    driver = spawn.Process(target=crash_driver, args=(database_url, kills_wanted, 2024, out))
+    driver = spawn.Process(target=crash_driver, args=(database_url, kills_required, 2024, out))
     driver.start()
     report: CrashReport = out.get(timeout=WAIT_SECONDS * 4)
     driver.join(WAIT_SECONDS)
     assert report.error is None
-    assert report.kills >= kills_wanted
+    assert report.kills >= kills_required
     assert set(report.modes) == set(KILL_MODES)
     # Work was left for the final sweep, so every kill hit a sweep with actions to do.
     assert report.final_actions > 0

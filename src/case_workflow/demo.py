@@ -134,7 +134,7 @@ def run_demo(
     try:
         if engine.references(limit=1):
             raise InvalidInput(
-                f"database {url!r} already holds dossiers; give an empty database, or no url "
+                f"database {url!r} already contains dossiers; give an empty database, or no url "
                 "to use a fresh SQLite file in the output folder"
             )
         stats = simulate_year(

@@ -4,8 +4,9 @@ APScheduler only decides *when* to sweep; what is due lives in the database, so 
 doubled run is harmless. Jobs are kept in memory (never in a shared job store, because two
 processes sharing one APScheduler 3.x job store run most ticks twice). By default the first
 run happens as soon as the scheduler starts, which catches up on whatever came due while no
-scheduler ran; missed runs are coalesced into one (``coalesce=True``) and never dropped for
-being late (``misfire_grace_time=None``; the APScheduler default of one second drops them).
+scheduler ran. Missed runs are coalesced into one (``coalesce=True``) and never dropped for
+being late (``misfire_grace_time=None``), whereas APScheduler's default grace of one second
+drops them.
 One sweep never overlaps another in the same process (``max_instances=1``).
 """
 
@@ -42,8 +43,8 @@ _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _ONE_SECOND = timedelta(seconds=1)
-# A cron expression matches at most once a second, so even "* * * * *" finds a wall time that
-# maps past the start within 3,600 candidates (one repeated hour); the bound only stops a loop.
+# A cron expression matches at most once a second, so even "* * * * *" finds a wall time past
+# the start within 3,600 candidates (one repeated hour). The bound only guards against a loop.
 _MAX_CANDIDATES = 100_000
 
 
@@ -51,9 +52,9 @@ class WallClockCronTrigger(BaseTrigger):  # type: ignore[misc]
     """A five-field cron schedule read on the wall clock of ``zone``, once per wall time.
 
     APScheduler 3.11's own CronTrigger with a ``zoneinfo`` zone fires twice for a time inside
-    an hour that the clock repeats, and can skip a whole day after a clock change because its
-    day step adds 24 hours in UTC (with Africa/Casablanca in 2024: "30 2 * * *" ran twice on
-    10 March, "0 0 * * *" never ran on 15 April). This trigger matches the cron fields on naive
+    an hour that the clock repeats. It can also skip a whole day after a clock change, because
+    its day step adds 24 hours in UTC. With Africa/Casablanca in 2024, "30 2 * * *" ran twice
+    on 10 March and "0 0 * * *" never ran on 15 April. This trigger matches the cron fields on naive
     local time, where no clock change exists, and then maps each matching wall time to one
     instant:
 

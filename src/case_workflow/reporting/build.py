@@ -331,14 +331,14 @@ def _percentiles(
         .where(*scope.deadline_dossier_conditions(), *scope.answered(), *conditions)
         .subquery("ranked")
     )
-    wanted: set[int] = set()
+    positions: set[int] = set()
     for fraction in fractions:
         position = fraction * (count - 1)
         # row_number counts from 1.
-        wanted.update({int(position) + 1, min(int(position) + 2, count)})
+        positions.update({int(position) + 1, min(int(position) + 2, count)})
     values = dict(
         connection.execute(
-            select(ranked.c.position, ranked.c.days).where(ranked.c.position.in_(sorted(wanted)))
+            select(ranked.c.position, ranked.c.days).where(ranked.c.position.in_(sorted(positions)))
         )
         .tuples()
         .all()

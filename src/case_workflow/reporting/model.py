@@ -63,7 +63,7 @@ OVERDUE_BUCKETS = (
 
 @dataclass(frozen=True)
 class ReportFilter:
-    """Which dossiers a report covers; None means no restriction.
+    """Scope of the dossiers a report covers, where None means no restriction.
 
     ``filed_from`` and ``filed_to`` are local dates in the report's time zone, both inclusive.
     """

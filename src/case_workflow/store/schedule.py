@@ -244,7 +244,7 @@ _DUE = (
 )
 # Locking the dossier row with its actions means a sweeper never waits on a clerk's open
 # transaction (it skips that dossier until the next batch). The dossier comes first in OF:
-# PostgreSQL locks the listed tables in that order and keeps a lock it took before skipping a
+# PostgreSQL 15 (checked on this project's test server) keeps a lock it took before skipping a
 # row, so with the action first a sweeper that skips a busy dossier would still hold its action
 # row, and the dossier's owner closing that deadline could deadlock with it.
 _DUE_SKIP_LOCKED = _DUE.join_from(
